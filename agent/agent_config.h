@@ -1,0 +1,36 @@
+// agent.toml: how tessera-agent reaches its coordinator and which
+// certificate it presents. The agent only dials out; it never listens.
+//
+//   [coordinator]
+//   address = "tessera.example.nhs.uk:7443"
+//   heartbeat_seconds = 10          # optional, 1..3600
+//   [tls]
+//   ca_file = "/etc/tessera/ca.pem"
+//   cert_file = "/etc/tessera/site.pem"
+//   key_file = "/var/lib/tessera/site.key"   # mode 0600, never leaves the trust
+//   [log]
+//   level = "info"
+//
+// Thread-safety: plain value type.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "transport/tls.h"
+
+namespace tessera::agent {
+
+struct AgentConfig {
+  std::string coordinator_address;
+  absl::Duration heartbeat_interval = absl::Seconds(10);
+  transport::TlsFiles tls;
+  std::string log_level = "info";
+};
+
+// Loads and validates `path`; INVALID_ARGUMENT listing every problem with its
+// file and line.
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
+
+}  // namespace tessera::agent

@@ -1,0 +1,100 @@
+#include "agent/coordinator_link.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "grpcpp/grpcpp.h"
+#include "tessera/version.h"
+#include "transport/peer.h"
+#include "transport/tls.h"
+
+namespace tessera::agent {
+namespace {
+
+constexpr absl::Duration kCallDeadline = absl::Seconds(10);
+constexpr absl::Duration kBackoffInitial = absl::Seconds(1);
+constexpr absl::Duration kBackoffMax = absl::Minutes(2);
+
+std::string Hostname() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "";
+  return name;
+}
+
+}  // namespace
+
+CoordinatorLink::CoordinatorLink(const AgentConfig& config,
+                                 std::unique_ptr<tessera::v1::Federation::Stub> stub)
+    : config_(config),
+      stub_(std::move(stub)),
+      backoff_(kBackoffInitial, kBackoffMax, std::random_device{}()) {}
+
+absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Create(
+    const AgentConfig& config) {
+  TESSERA_ASSIGN_OR_RETURN(auto credentials, transport::MakeChannelCredentials(config.tls));
+  grpc::ChannelArguments args;
+  // Keep the connection alive through proxies and NAT that drop idle flows.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  auto channel = grpc::CreateCustomChannel(config.coordinator_address, credentials, args);
+  return std::unique_ptr<CoordinatorLink>(
+      new CoordinatorLink(config, tessera::v1::Federation::NewStub(channel)));
+}
+
+absl::StatusOr<tessera::v1::HeartbeatResponse> CoordinatorLink::SendHeartbeat() {
+  tessera::v1::HeartbeatRequest request;
+  request.mutable_info()->set_agent_version(kVersion);
+  request.mutable_info()->set_hostname(Hostname());
+  request.set_sequence(++sequence_);
+  request.set_agent_time_unix_ms(absl::ToUnixMillis(absl::Now()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
+  tessera::v1::HeartbeatResponse response;
+  grpc::Status status = stub_->Heartbeat(&context, request, &response);
+  if (!status.ok()) return transport::FromGrpcStatus(status);
+  return response;
+}
+
+absl::Status CoordinatorLink::Run(absl::Notification& stop) {
+  auto log = Logger("agent");
+  bool connected = false;
+  while (!stop.HasBeenNotified()) {
+    absl::StatusOr<tessera::v1::HeartbeatResponse> response = SendHeartbeat();
+    absl::Duration wait;
+    if (response.ok()) {
+      if (!connected) {
+        log->info("connected coordinator={} site={}", config_.coordinator_address,
+                  response->site_id());
+        connected = true;
+      }
+      backoff_.Reset();
+      wait = config_.heartbeat_interval;
+      if (response->next_heartbeat_ms() > 0) {
+        wait = std::min(wait, absl::Milliseconds(response->next_heartbeat_ms()));
+      }
+    } else {
+      const absl::StatusCode code = response.status().code();
+      if (code == absl::StatusCode::kPermissionDenied ||
+          code == absl::StatusCode::kUnauthenticated) {
+        return Annotate(response.status(),
+                        absl::StrCat("coordinator ", config_.coordinator_address,
+                                     " refused this agent"));
+      }
+      wait = backoff_.NextDelay();
+      log->warn("coordinator unreachable coordinator={} attempt={} retry_in={} error=\"{}\"",
+                config_.coordinator_address, backoff_.attempt(), absl::FormatDuration(wait),
+                std::string(response.status().message()));
+      connected = false;
+    }
+    stop.WaitForNotificationWithTimeout(wait);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tessera::agent

@@ -1,0 +1,42 @@
+// The agent's connection to the coordinator: it dials out over mutual TLS,
+// sends heartbeats with a deadline, and reconnects with backoff and jitter
+// when the coordinator cannot be reached. It never listens on the network.
+//
+// Thread-safety: Run() blocks on the calling thread until `stop` is
+// notified; nothing else is shared.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "agent/agent_config.h"
+#include "agent/backoff.h"
+#include "tessera.grpc.pb.h"
+
+namespace tessera::agent {
+
+class CoordinatorLink {
+ public:
+  // Loads the TLS files and creates the channel (no network traffic yet).
+  static absl::StatusOr<std::unique_ptr<CoordinatorLink>> Create(const AgentConfig& config);
+
+  // Sends heartbeats until `stop` is notified. Returns OK on stop; returns
+  // PERMISSION_DENIED or UNAUTHENTICATED at once when the coordinator refuses
+  // this agent's certificate (retrying cannot help).
+  absl::Status Run(absl::Notification& stop);
+
+  // Sends one heartbeat and returns the coordinator's answer.
+  absl::StatusOr<tessera::v1::HeartbeatResponse> SendHeartbeat();
+
+ private:
+  CoordinatorLink(const AgentConfig& config, std::unique_ptr<tessera::v1::Federation::Stub> stub);
+
+  AgentConfig config_;
+  std::unique_ptr<tessera::v1::Federation::Stub> stub_;
+  Backoff backoff_;
+  uint64_t sequence_ = 0;
+};
+
+}  // namespace tessera::agent

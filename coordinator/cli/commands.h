@@ -1,0 +1,30 @@
+// The `tessera` tool's command groups, one file each. Every Add*Commands
+// function registers its subcommands on `app` and binds their actions to
+// `result`.
+//
+// Thread-safety: used from main only.
+#pragma once
+
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "common/cli.h"
+
+namespace tessera::cli {
+
+// How the tool reaches the coordinator: flags, or the TESSERA_* environment.
+struct ConnectionOptions {
+  std::string coordinator;  // host:port
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  int timeout_seconds = 10;
+};
+
+// Adds --coordinator, --ca, --cert, --key and --timeout to `command`.
+void AddConnectionOptions(CLI::App* command, ConnectionOptions& options);
+
+void AddStatusCommand(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
+void AddSitesCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
+
+}  // namespace tessera::cli

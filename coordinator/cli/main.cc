@@ -1,0 +1,24 @@
+// tessera: the command-line tool for ML leads, governance boards and
+// operators. It talks to the coordinator's Admin service over mutual TLS.
+#include <iostream>
+
+#include "common/cli.h"
+#include "coordinator/cli/commands.h"
+#include "transport/tls.h"
+
+int main(int argc, char** argv) {
+  using namespace tessera;
+  if (absl::Status status = transport::RestrictProcessToTls13(); !status.ok()) {
+    std::cerr << "tessera: error: " << status.message() << "\n";
+    return kExitFailure;
+  }
+  CLI::App app("tessera: run and watch federated training across NHS trusts, and review the "
+               "privacy spent.",
+               "tessera");
+  ConfigureApp(app);
+  CommandResult result;
+  cli::ConnectionOptions connection;
+  cli::AddStatusCommand(app, result, connection);
+  cli::AddSitesCommands(app, result, connection);
+  return RunApp(app, result, argc, argv);
+}

@@ -1,0 +1,25 @@
+#include "coordinator/coordinator_config.h"
+
+#include "absl/strings/match.h"
+#include "common/config.h"
+#include "common/status.h"
+
+namespace tessera::coordinator {
+
+absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::FromFile(path));
+  CoordinatorConfig config;
+  config.listen_address = reader.RequireString("server.listen");
+  if (!config.listen_address.empty() && !absl::StrContains(config.listen_address, ':')) {
+    reader.AddError("server.listen", "must be host:port, e.g. \"0.0.0.0:7443\"");
+  }
+  config.tls.ca_file = reader.RequireString("tls.ca_file");
+  config.tls.cert_file = reader.RequireString("tls.cert_file");
+  config.tls.key_file = reader.RequireString("tls.key_file");
+  config.liveness_window = absl::Seconds(reader.GetInt("sites.liveness_seconds", 60, 5, 86400));
+  config.log_level = reader.GetString("log.level", "info");
+  TESSERA_RETURN_IF_ERROR(reader.Finish());
+  return config;
+}
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,69 @@
+// tessera-coordinator: runs the federation. `serve` starts the mutual-TLS
+// gRPC server for agents and the `tessera` tool and runs until SIGTERM.
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "common/cli.h"
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/logging.h"
+#include "common/signals.h"
+#include "common/status.h"
+#include "coordinator/coordinator_config.h"
+#include "coordinator/server.h"
+#include "transport/tls.h"
+
+namespace tessera::coordinator {
+namespace {
+
+struct ServeOptions {
+  std::string config_path;
+  std::string port_file;
+};
+
+absl::Status Serve(const ServeOptions& options) {
+  TESSERA_ASSIGN_OR_RETURN(CoordinatorConfig config, LoadCoordinatorConfig(options.config_path));
+  TESSERA_RETURN_IF_ERROR(InitLogging({.level = config.log_level}));
+  auto log = Logger("coordinator");
+  TESSERA_ASSIGN_OR_RETURN(auto server, CoordinatorServer::Start(config, RealClock::Get()));
+  log->info("listening address={} port={} version={}", config.listen_address, server->port(),
+            kVersion);
+  if (!options.port_file.empty()) {
+    TESSERA_RETURN_IF_ERROR(
+        WriteFileAtomically(options.port_file, absl::StrCat(server->port(), "\n"), 0644));
+  }
+  int signal_number = WaitForTerminationSignal();
+  log->info("stopping signal={}", signal_number);
+  server->Shutdown(absl::Seconds(5));
+  log->info("stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace tessera::coordinator
+
+int main(int argc, char** argv) {
+  using namespace tessera;
+  BlockTerminationSignals();
+  if (absl::Status status = transport::RestrictProcessToTls13(); !status.ok()) {
+    std::cerr << "tessera-coordinator: error: " << status.message() << "\n";
+    return kExitFailure;
+  }
+  CLI::App app("tessera-coordinator: runs a Tessera federation (secure aggregation of model "
+               "updates from NHS trusts).",
+               "tessera-coordinator");
+  ConfigureApp(app);
+  CommandResult result;
+
+  coordinator::ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Run the coordinator until SIGTERM or SIGINT.");
+  serve_cmd->add_option("--config", serve.config_path, "Path to coordinator.toml")
+      ->required()
+      ->envname("TESSERA_COORDINATOR_CONFIG");
+  serve_cmd->add_option("--port-file", serve.port_file,
+                        "Write the port actually bound to this file (for listen port 0)");
+  serve_cmd->callback(result.Bind([&serve] { return coordinator::Serve(serve); }));
+
+  return RunApp(app, result, argc, argv);
+}

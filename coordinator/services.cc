@@ -1,0 +1,125 @@
+#include "coordinator/services.h"
+
+#include <initializer_list>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "tessera/version.h"
+#include "transport/peer.h"
+
+namespace tessera::coordinator {
+namespace {
+
+using transport::PeerIdentity;
+using transport::Role;
+
+// Limits on what an agent may report, so a faulty or hostile agent cannot
+// make the coordinator hold unbounded data.
+constexpr int kMaxDatasets = 64;
+constexpr size_t kMaxTextLength = 256;
+
+// Returns the caller's identity if its certificate carries one of `allowed`.
+absl::StatusOr<PeerIdentity> Authorize(const grpc::ServerContext& context,
+                                       std::initializer_list<Role> allowed,
+                                       absl::string_view method) {
+  auto identity = transport::IdentityFromContext(context);
+  if (!identity.ok()) return identity.status();
+  for (Role role : allowed) {
+    if (identity->role == role) return identity;
+  }
+  Logger("coordinator")
+      ->warn("call refused method={} caller={} role={}", std::string(method), identity->id,
+             std::string(transport::RoleName(identity->role)));
+  return absl::PermissionDeniedError(absl::StrCat("`", identity->id, "` (role ",
+                                                  transport::RoleName(identity->role),
+                                                  ") may not call ", method));
+}
+
+absl::Status ValidateText(const std::string& text, absl::string_view field) {
+  if (text.size() > kMaxTextLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is longer than ", kMaxTextLength, " characters"));
+  }
+  return absl::OkStatus();
+}
+
+
+}  // namespace
+
+grpc::Status FederationService::Heartbeat(grpc::ServerContext* context,
+                                          const tessera::v1::HeartbeatRequest* request,
+                                          tessera::v1::HeartbeatResponse* response) {
+  auto identity = Authorize(*context, {Role::kSite}, "Federation.Heartbeat");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+
+  const tessera::v1::AgentInfo& info = request->info();
+  if (info.datasets_size() > kMaxDatasets) {
+    return transport::ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("heartbeat lists ", info.datasets_size(), " datasets; at most ",
+                     kMaxDatasets, " are allowed")));
+  }
+  for (const auto& [text, field] : {std::pair{&info.agent_version(), "agent_version"},
+                                    std::pair{&info.hostname(), "hostname"}}) {
+    absl::Status status = ValidateText(*text, field);
+    if (!status.ok()) return transport::ToGrpcStatus(status);
+  }
+  SiteReport report;
+  report.agent_version = info.agent_version();
+  report.hostname = info.hostname();
+  report.sequence = request->sequence();
+  report.agent_time = absl::FromUnixMillis(request->agent_time_unix_ms());
+  for (const auto& dataset : info.datasets()) {
+    absl::Status status = ValidateText(dataset.name(), "dataset name");
+    if (!status.ok()) return transport::ToGrpcStatus(status);
+    report.datasets.push_back({dataset.name(), dataset.record_count_bucket()});
+  }
+  registry_.RecordHeartbeat(identity->id, report);
+  Logger("coordinator")
+      ->debug("heartbeat site={} sequence={} datasets={}", identity->id, report.sequence,
+              report.datasets.size());
+
+  response->set_site_id(identity->id);
+  response->set_coordinator_time_unix_ms(absl::ToUnixMillis(clock_.Now()));
+  response->set_next_heartbeat_ms(
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(heartbeat_interval_)));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListSites(grpc::ServerContext* context,
+                                     const tessera::v1::ListSitesRequest* /*request*/,
+                                     tessera::v1::ListSitesResponse* response) {
+  auto identity =
+      Authorize(*context, {Role::kOperator, Role::kMlLead, Role::kGovernance, Role::kAuditor},
+                "Admin.ListSites");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  for (const SiteState& site : registry_.List()) {
+    tessera::v1::SiteStatus* out = response->add_sites();
+    out->set_site_id(site.site_id);
+    out->set_agent_version(site.report.agent_version);
+    out->set_last_seen_unix_ms(absl::ToUnixMillis(site.last_seen));
+    out->set_connected(site.connected);
+    out->set_clock_skew_ms(absl::ToInt64Milliseconds(site.clock_skew));
+    for (const DatasetSummary& dataset : site.report.datasets) {
+      tessera::v1::DatasetInfo* d = out->add_datasets();
+      d->set_name(dataset.name);
+      d->set_record_count_bucket(dataset.record_count_bucket);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Status(grpc::ServerContext* context,
+                                  const tessera::v1::CoordinatorStatusRequest* /*request*/,
+                                  tessera::v1::CoordinatorStatusResponse* response) {
+  auto identity =
+      Authorize(*context, {Role::kOperator, Role::kMlLead, Role::kGovernance, Role::kAuditor},
+                "Admin.Status");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  response->set_version(kVersion);
+  response->set_started_unix_ms(absl::ToUnixMillis(started_));
+  response->set_caller(identity->id);
+  response->set_caller_role(std::string(transport::RoleName(identity->role)));
+  return grpc::Status::OK;
+}
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,47 @@
+// The coordinator's gRPC services: Federation (called by agents) and Admin
+// (called by the `tessera` tool). Both authorise every call by the role in
+// the caller's verified certificate.
+//
+// Thread-safety: gRPC calls the handlers concurrently; all shared state
+// lives in the thread-safe SiteRegistry.
+#pragma once
+
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "coordinator/site_registry.h"
+#include "tessera.grpc.pb.h"
+
+namespace tessera::coordinator {
+
+class FederationService final : public tessera::v1::Federation::Service {
+ public:
+  FederationService(SiteRegistry& registry, const Clock& clock, absl::Duration heartbeat_interval)
+      : registry_(registry), clock_(clock), heartbeat_interval_(heartbeat_interval) {}
+
+  grpc::Status Heartbeat(grpc::ServerContext* context, const tessera::v1::HeartbeatRequest* request,
+                         tessera::v1::HeartbeatResponse* response) override;
+
+ private:
+  SiteRegistry& registry_;
+  const Clock& clock_;
+  const absl::Duration heartbeat_interval_;
+};
+
+class AdminService final : public tessera::v1::Admin::Service {
+ public:
+  AdminService(SiteRegistry& registry, const Clock& clock)
+      : registry_(registry), clock_(clock), started_(clock.Now()) {}
+
+  grpc::Status ListSites(grpc::ServerContext* context, const tessera::v1::ListSitesRequest* request,
+                         tessera::v1::ListSitesResponse* response) override;
+  grpc::Status Status(grpc::ServerContext* context,
+                      const tessera::v1::CoordinatorStatusRequest* request,
+                      tessera::v1::CoordinatorStatusResponse* response) override;
+
+ private:
+  SiteRegistry& registry_;
+  const Clock& clock_;
+  const absl::Time started_;
+};
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,144 @@
+#include "tests/e2e/local_federation.h"
+
+#include <signal.h>
+
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
+
+namespace tessera::testing {
+
+std::string Binaries::Coordinator() { return TESSERA_COORDINATOR_BIN; }
+std::string Binaries::Agent() { return TESSERA_AGENT_BIN; }
+std::string Binaries::Cli() { return TESSERA_CLI_BIN; }
+std::string Binaries::DevPki() { return TESSERA_DEV_PKI_SCRIPT; }
+
+namespace {
+
+absl::Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(
+    const std::vector<std::string>& sites) {
+  std::unique_ptr<LocalFederation> federation(new LocalFederation());
+  std::vector<std::string> pki_args = {"/bin/bash", Binaries::DevPki(), federation->Pki("")};
+  pki_args.insert(pki_args.end(), sites.begin(), sites.end());
+  auto pki = RunCommand(pki_args, absl::Seconds(60));
+  if (!pki.ok()) return pki.status();
+  if (pki->exit_code != 0) return absl::InternalError("dev-pki.sh failed: " + pki->output);
+
+  const std::string config = federation->dir_.File("coordinator.toml");
+  auto status = WriteText(config, absl::StrCat("[server]\nlisten = \"127.0.0.1:0\"\n[tls]\n",
+                                               "ca_file = \"", federation->Pki("ca.pem"), "\"\n",
+                                               "cert_file = \"", federation->Pki("coordinator.pem"),
+                                               "\"\nkey_file = \"",
+                                               federation->Pki("coordinator.key"), "\"\n"));
+  if (!status.ok()) return status;
+  const std::string port_file = federation->dir_.File("coordinator.port");
+  auto process = Subprocess::Start(
+      {Binaries::Coordinator(), "serve", "--config", config, "--port-file", port_file},
+      federation->dir_.File("coordinator.log"));
+  if (!process.ok()) return process.status();
+  federation->processes_.emplace("coordinator", std::move(*process));
+  auto port_text = WaitForFile(port_file, absl::Seconds(30));
+  if (!port_text.ok()) {
+    return absl::InternalError(absl::StrCat("coordinator did not start: ",
+                                            federation->processes_.at("coordinator").Output()));
+  }
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*port_text), &federation->port_)) {
+    return absl::InternalError("bad port file: " + *port_text);
+  }
+  return federation;
+}
+
+absl::Status LocalFederation::StartAgent(const std::string& site) {
+  const std::string config = dir_.File("agent-" + site + ".toml");
+  auto status = WriteText(
+      config, absl::StrCat("[coordinator]\naddress = \"", address(),
+                           "\"\nheartbeat_seconds = 1\n[tls]\nca_file = \"", Pki("ca.pem"),
+                           "\"\ncert_file = \"", Pki("site-" + site + ".pem"),
+                           "\"\nkey_file = \"", Pki("site-" + site + ".key"), "\"\n"));
+  if (!status.ok()) return status;
+  auto process = Subprocess::Start({Binaries::Agent(), "run", "--config", config},
+                                   dir_.File("agent-" + site + ".log"));
+  if (!process.ok()) return process.status();
+  processes_.emplace("agent-" + site, std::move(*process));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunResult> LocalFederation::WaitForAgentExit(const std::string& site,
+                                                            absl::Duration timeout) {
+  auto it = processes_.find("agent-" + site);
+  if (it == processes_.end()) return absl::NotFoundError("no agent started for site " + site);
+  auto result = it->second.Wait(timeout);
+  if (result.ok()) processes_.erase(it);
+  return result;
+}
+
+absl::StatusOr<RunResult> LocalFederation::Cli(const std::vector<std::string>& args,
+                                               const std::string& role, absl::Duration timeout) {
+  std::vector<std::string> argv = {Binaries::Cli()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, timeout,
+                    {{"TESSERA_COORDINATOR", address()},
+                     {"TESSERA_CA", Pki("ca.pem")},
+                     {"TESSERA_CERT", Pki("person-" + role + ".pem")},
+                     {"TESSERA_KEY", Pki("person-" + role + ".key")}});
+}
+
+absl::Status LocalFederation::WaitForConnectedSites(size_t count, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string last;
+  while (absl::Now() < deadline) {
+    auto result = Cli({"sites", "list", "--json"});
+    if (result.ok() && result->exit_code == 0) {
+      last = result->output;
+      auto json = nlohmann::json::parse(result->output, nullptr, /*allow_exceptions=*/false);
+      if (!json.is_discarded() && json.contains("sites")) {
+        size_t connected = 0;
+        for (const auto& site : json["sites"]) connected += site.value("connected", false) ? 1u : 0u;
+        if (connected >= count) return absl::OkStatus();
+      }
+    } else if (result.ok()) {
+      last = result->output;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat(count, " sites did not connect within ", absl::FormatDuration(timeout),
+                   "; last answer: ", last));
+}
+
+absl::StatusOr<std::map<std::string, RunResult>> LocalFederation::Stop(absl::Duration timeout) {
+  std::map<std::string, RunResult> results;
+  // Agents first, so they do not log the coordinator going away.
+  for (auto& [name, process] : processes_) {
+    if (name != "coordinator") process.Signal(SIGTERM);
+  }
+  for (auto& [name, process] : processes_) {
+    if (name == "coordinator") continue;
+    auto result = process.Wait(timeout);
+    if (!result.ok()) return result.status();
+    results[name] = *result;
+  }
+  auto& coordinator = processes_.at("coordinator");
+  coordinator.Signal(SIGTERM);
+  auto result = coordinator.Wait(timeout);
+  if (!result.ok()) return result.status();
+  results["coordinator"] = *result;
+  processes_.clear();
+  return results;
+}
+
+}  // namespace tessera::testing

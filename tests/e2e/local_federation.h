@@ -1,0 +1,64 @@
+// A real federation on 127.0.0.1 for end-to-end tests: a throwaway PKI made
+// by scripts/dev-pki.sh, one tessera-coordinator process on port 0 and one
+// tessera-agent process per site, all stopped and removed on destruction.
+//
+// Thread-safety: use from the test's thread only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tests/testing/subprocess.h"
+
+namespace tessera::testing {
+
+// Paths of the binaries under test, baked in by CMake.
+struct Binaries {
+  static std::string Coordinator();
+  static std::string Agent();
+  static std::string Cli();
+  static std::string DevPki();
+};
+
+class LocalFederation {
+ public:
+  // Creates the PKI for `sites`, starts the coordinator and waits for its
+  // port. Agents are started separately with StartAgent().
+  static absl::StatusOr<std::unique_ptr<LocalFederation>> Start(const std::vector<std::string>& sites);
+
+  // Starts the agent for `site` (one of the sites given to Start).
+  absl::Status StartAgent(const std::string& site);
+
+  // Waits up to `timeout` for the agent of `site` to exit by itself and
+  // returns its result; DEADLINE_EXCEEDED while it still runs.
+  absl::StatusOr<RunResult> WaitForAgentExit(const std::string& site, absl::Duration timeout);
+
+  // Runs `tessera ARGS...` as the demo person with `role`, connected to this
+  // coordinator, and returns its exit code and output.
+  absl::StatusOr<RunResult> Cli(const std::vector<std::string>& args,
+                                const std::string& role = "operator",
+                                absl::Duration timeout = absl::Seconds(30));
+
+  // Polls `tessera sites list --json` until `count` sites are connected.
+  absl::Status WaitForConnectedSites(size_t count, absl::Duration timeout);
+
+  // Sends SIGTERM to every process and waits for them; returns each
+  // process's result keyed by "coordinator" or "agent-SITE".
+  absl::StatusOr<std::map<std::string, RunResult>> Stop(absl::Duration timeout);
+
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& dir() const { return dir_.path(); }
+  std::string Pki(const std::string& file) const { return dir_.File("pki/" + file); }
+
+ private:
+  LocalFederation() = default;
+  TempDir dir_;
+  int port_ = 0;
+  std::map<std::string, Subprocess> processes_;
+};
+
+}  // namespace tessera::testing
