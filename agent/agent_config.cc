@@ -16,6 +16,7 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   }
   config.heartbeat_interval =
       absl::Seconds(reader.GetInt("coordinator.heartbeat_seconds", 10, 1, 3600));
+  config.retry_max = absl::Seconds(reader.GetInt("coordinator.retry_max_seconds", 120, 1, 3600));
   config.tls.ca_file = reader.RequireString("tls.ca_file");
   config.tls.cert_file = reader.RequireString("tls.cert_file");
   config.tls.key_file = reader.RequireString("tls.key_file");

@@ -4,6 +4,7 @@
 //   [coordinator]
 //   address = "tessera.example.nhs.uk:7443"
 //   heartbeat_seconds = 10          # optional, 1..3600
+//   retry_max_seconds = 120         # optional, 1..3600: longest wait between reconnects
 //   [tls]
 //   ca_file = "/etc/tessera/ca.pem"
 //   cert_file = "/etc/tessera/site.pem"
@@ -25,6 +26,7 @@ namespace tessera::agent {
 struct AgentConfig {
   std::string coordinator_address;
   absl::Duration heartbeat_interval = absl::Seconds(10);
+  absl::Duration retry_max = absl::Seconds(120);
   transport::TlsFiles tls;
   std::string log_level = "info";
 };

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent/enrollment.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "grpcpp/grpcpp.h"
@@ -19,7 +20,6 @@ namespace {
 
 constexpr absl::Duration kCallDeadline = absl::Seconds(10);
 constexpr absl::Duration kBackoffInitial = absl::Seconds(1);
-constexpr absl::Duration kBackoffMax = absl::Minutes(2);
 
 std::string Hostname() {
   char name[256] = {};
@@ -33,7 +33,7 @@ CoordinatorLink::CoordinatorLink(const AgentConfig& config,
                                  std::unique_ptr<tessera::v1::Federation::Stub> stub)
     : config_(config),
       stub_(std::move(stub)),
-      backoff_(kBackoffInitial, kBackoffMax, std::random_device{}()) {}
+      backoff_(std::min(kBackoffInitial, config.retry_max), config.retry_max, std::random_device{}()) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Create(
     const AgentConfig& config) {
@@ -65,6 +65,15 @@ absl::Status CoordinatorLink::Run(absl::Notification& stop) {
   auto log = Logger("agent");
   bool connected = false;
   while (!stop.HasBeenNotified()) {
+    const absl::Time now = absl::Now();
+    if (certificate_expires_ - now < kExpiryWarning &&
+        now - last_expiry_warning_ >= absl::Hours(24)) {
+      last_expiry_warning_ = now;
+      log->warn("certificate expires soon expires={} days_left={} fix=\"run tessera-agent enroll "
+                "with a new key path and ask the operator to sign the request\"",
+                absl::FormatTime("%Y-%m-%d", certificate_expires_, absl::UTCTimeZone()),
+                absl::ToInt64Hours(certificate_expires_ - now) / 24);
+    }
     absl::StatusOr<tessera::v1::HeartbeatResponse> response = SendHeartbeat();
     absl::Duration wait;
     if (response.ok()) {

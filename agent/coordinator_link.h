@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "agent/agent_config.h"
 #include "agent/backoff.h"
 #include "tessera.grpc.pb.h"
@@ -27,6 +28,10 @@ class CoordinatorLink {
   // this agent's certificate (retrying cannot help).
   absl::Status Run(absl::Notification& stop);
 
+  // From then on, Run() logs a warning once a day when the certificate
+  // expires within kExpiryWarning (30 days).
+  void WarnBeforeExpiry(absl::Time not_after) { certificate_expires_ = not_after; }
+
   // Sends one heartbeat and returns the coordinator's answer.
   absl::StatusOr<tessera::v1::HeartbeatResponse> SendHeartbeat();
 
@@ -37,6 +42,8 @@ class CoordinatorLink {
   std::unique_ptr<tessera::v1::Federation::Stub> stub_;
   Backoff backoff_;
   uint64_t sequence_ = 0;
+  absl::Time certificate_expires_ = absl::InfiniteFuture();
+  absl::Time last_expiry_warning_ = absl::InfinitePast();
 };
 
 }  // namespace tessera::agent

@@ -4,12 +4,15 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <initializer_list>
 #include <iostream>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "agent/agent_config.h"
 #include "agent/coordinator_link.h"
+#include "agent/enrollment.h"
 #include "common/cli.h"
 #include "common/logging.h"
 #include "common/signals.h"
@@ -23,8 +26,13 @@ absl::Status Run(const std::string& config_path) {
   TESSERA_ASSIGN_OR_RETURN(AgentConfig config, LoadAgentConfig(config_path));
   TESSERA_RETURN_IF_ERROR(InitLogging({.level = config.log_level}));
   auto log = Logger("agent");
+  TESSERA_ASSIGN_OR_RETURN(transport::CertificateInfo certificate,
+                           CheckInstalledCertificate(config.tls, absl::Now()));
   TESSERA_ASSIGN_OR_RETURN(auto link, CoordinatorLink::Create(config));
-  log->info("starting version={} coordinator={}", kVersion, config.coordinator_address);
+  link->WarnBeforeExpiry(certificate.not_after);
+  log->info("starting version={} site={} coordinator={} certificate_expires={}", kVersion,
+            certificate.common_name, config.coordinator_address,
+            absl::FormatTime("%Y-%m-%d", certificate.not_after, absl::UTCTimeZone()));
 
   absl::Notification stop;
   absl::Status link_status;
@@ -40,6 +48,64 @@ absl::Status Run(const std::string& config_path) {
   stop.Notify();
   worker.join();
   return link_status;
+}
+
+// Where enrol and install-cert read and write: agent.toml's [tls] paths,
+// each overridden by its flag (so trust IT can enrol before writing the
+// config, or keep the key elsewhere).
+struct PathOptions {
+  std::string config;  // optional
+  transport::TlsFiles tls;
+};
+
+absl::StatusOr<transport::TlsFiles> ResolvePaths(const PathOptions& options,
+                                                 std::initializer_list<const char*> needed) {
+  transport::TlsFiles tls;
+  if (!options.config.empty()) {
+    TESSERA_ASSIGN_OR_RETURN(AgentConfig config, LoadAgentConfig(options.config));
+    tls = config.tls;
+  }
+  if (!options.tls.ca_file.empty()) tls.ca_file = options.tls.ca_file;
+  if (!options.tls.cert_file.empty()) tls.cert_file = options.tls.cert_file;
+  if (!options.tls.key_file.empty()) tls.key_file = options.tls.key_file;
+  for (const char* flag : needed) {
+    const std::string& value = std::string(flag) == "--key"  ? tls.key_file
+                               : std::string(flag) == "--ca" ? tls.ca_file
+                                                              : tls.cert_file;
+    if (value.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("give --config agent.toml or ", flag, " PATH"));
+    }
+  }
+  return tls;
+}
+
+absl::Status RunEnroll(const PathOptions& paths, const std::string& site_id,
+                       const std::string& csr_path, const std::string& key_type_name) {
+  TESSERA_ASSIGN_OR_RETURN(transport::TlsFiles tls, ResolvePaths(paths, {"--key"}));
+  TESSERA_ASSIGN_OR_RETURN(transport::KeyType key_type, transport::ParseKeyType(key_type_name));
+  TESSERA_RETURN_IF_ERROR(Enroll(tls.key_file, site_id, csr_path, key_type));
+  std::cout << "created the site key " << tls.key_file
+            << " (mode 0600; it never leaves this server)\n"
+            << "wrote the certificate signing request " << csr_path << "\n"
+            << "send the request (not the key) to the federation operator, who runs\n"
+            << "  tessera pki sign --csr " << csr_path << " --site " << site_id
+            << " --out site.pem\n"
+            << "then install the certificate with\n"
+            << "  tessera-agent install-cert --config agent.toml --cert site.pem\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunInstallCert(const PathOptions& paths, const std::string& cert_path) {
+  TESSERA_ASSIGN_OR_RETURN(transport::TlsFiles tls,
+                           ResolvePaths(paths, {"--key", "--ca", "--cert-out"}));
+  TESSERA_ASSIGN_OR_RETURN(transport::CertificateInfo info,
+                           InstallCertificate(tls, cert_path, absl::Now()));
+  std::cout << "installed the certificate of site `" << info.common_name << "` (serial "
+            << info.serial_hex << ", expires "
+            << absl::FormatTime("%Y-%m-%d", info.not_after, absl::UTCTimeZone()) << ") at "
+            << tls.cert_file << "\n";
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -65,6 +131,35 @@ int main(int argc, char** argv) {
       ->envname("TESSERA_AGENT_CONFIG")
       ->capture_default_str();
   run->callback(result.Bind([&config_path] { return agent::Run(config_path); }));
+
+  agent::PathOptions paths;
+  std::string site_id;
+  std::string csr_path;
+  std::string key_type = "ecdsa-p256";
+  CLI::App* enroll = app.add_subcommand(
+      "enroll", "Create this site's private key and a certificate signing request for the "
+                "federation operator. The key never leaves this server.");
+  enroll->add_option("--config", paths.config, "agent.toml, for tls.key_file")
+      ->envname("TESSERA_AGENT_CONFIG");
+  enroll->add_option("--key", paths.tls.key_file, "Where to create the key (overrides --config)");
+  enroll->add_option("--site", site_id, "This trust's site id, as agreed with the operator")
+      ->required();
+  enroll->add_option("--csr", csr_path, "Where to write the request")->required();
+  enroll->add_option("--key-type", key_type, "ecdsa-p256 or ed25519")->capture_default_str();
+  enroll->callback(
+      result.Bind([&] { return agent::RunEnroll(paths, site_id, csr_path, key_type); }));
+
+  std::string cert_path;
+  CLI::App* install = app.add_subcommand(
+      "install-cert", "Check the signed certificate from the operator and install it.");
+  install->add_option("--config", paths.config, "agent.toml, for the [tls] paths")
+      ->envname("TESSERA_AGENT_CONFIG");
+  install->add_option("--cert", cert_path, "The signed certificate (PEM)")->required();
+  install->add_option("--ca", paths.tls.ca_file, "Federation CA certificate (overrides --config)");
+  install->add_option("--key", paths.tls.key_file, "This site's key (overrides --config)");
+  install->add_option("--cert-out", paths.tls.cert_file,
+                      "Where to install the certificate (overrides --config)");
+  install->callback(result.Bind([&] { return agent::RunInstallCert(paths, cert_path); }));
 
   return RunApp(app, result, argc, argv);
 }

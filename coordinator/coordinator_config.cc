@@ -16,6 +16,10 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
   config.tls.ca_file = reader.RequireString("tls.ca_file");
   config.tls.cert_file = reader.RequireString("tls.cert_file");
   config.tls.key_file = reader.RequireString("tls.key_file");
+  config.crl_file = reader.GetString("tls.crl_file", "");
+  config.requests_per_second =
+      static_cast<double>(reader.GetInt("limits.requests_per_second", 50, 1, 100000));
+  config.burst = static_cast<double>(reader.GetInt("limits.burst", 200, 1, 1000000));
   config.liveness_window = absl::Seconds(reader.GetInt("sites.liveness_seconds", 60, 5, 86400));
   config.log_level = reader.GetString("log.level", "info");
   TESSERA_RETURN_IF_ERROR(reader.Finish());

@@ -7,6 +7,10 @@
 //   ca_file = "/etc/tessera/ca.pem"
 //   cert_file = "/etc/tessera/coordinator.pem"
 //   key_file = "/etc/tessera/coordinator.key"   # mode 0600
+//   crl_file = "/var/lib/tessera/crl.pem"      # optional; reloaded when it changes
+//   [limits]
+//   requests_per_second = 50   # per caller, on average
+//   burst = 200                # per caller, at once
 //   [sites]
 //   liveness_seconds = 60   # a site not heard from for this long is disconnected
 //   [log]
@@ -26,6 +30,9 @@ namespace tessera::coordinator {
 struct CoordinatorConfig {
   std::string listen_address;
   transport::TlsFiles tls;
+  std::string crl_file;  // empty: revocation lists only arrive from `tessera pki revoke`
+  double requests_per_second = 50;
+  double burst = 200;
   absl::Duration liveness_window = absl::Seconds(60);
   std::string log_level = "info";
 };

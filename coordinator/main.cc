@@ -1,5 +1,7 @@
 // tessera-coordinator: runs the federation. `serve` starts the mutual-TLS
 // gRPC server for agents and the `tessera` tool and runs until SIGTERM.
+#include <signal.h>
+
 #include <cstdlib>
 #include <iostream>
 
@@ -34,6 +36,15 @@ absl::Status Serve(const ServeOptions& options) {
         WriteFileAtomically(options.port_file, absl::StrCat(server->port(), "\n"), 0644));
   }
   int signal_number = WaitForTerminationSignal();
+  while (signal_number == SIGHUP) {
+    absl::Status reloaded = server->ReloadRevocations();
+    if (reloaded.ok()) {
+      log->info("reloaded on SIGHUP");
+    } else {
+      log->error("reload on SIGHUP failed: {}", std::string(reloaded.message()));
+    }
+    signal_number = WaitForTerminationSignal();
+  }
   log->info("stopping signal={}", signal_number);
   server->Shutdown(absl::Seconds(5));
   log->info("stopped");

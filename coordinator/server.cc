@@ -1,8 +1,11 @@
 #include "coordinator/server.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/logging.h"
 #include "common/status.h"
 #include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "transport/tls.h"
 
 namespace tessera::coordinator {
@@ -12,20 +15,34 @@ namespace {
 constexpr absl::Duration kHeartbeatInterval = absl::Seconds(10);
 // Largest message the server accepts; bigger objects travel in chunks.
 constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+constexpr absl::Duration kRevocationPollInterval = absl::Seconds(2);
 
 }  // namespace
 
-CoordinatorServer::CoordinatorServer(const CoordinatorConfig& config, const Clock& clock)
-    : registry_(clock, config.liveness_window),
-      federation_(registry_, clock, std::min(kHeartbeatInterval, config.liveness_window / 3)),
-      admin_(registry_, clock) {}
+CoordinatorServer::CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem,
+                                     const Clock& clock)
+    : revocations_(std::move(ca_cert_pem), config.crl_file),
+      limiter_(clock, config.requests_per_second, config.burst),
+      guard_(revocations_, limiter_),
+      registry_(clock, config.liveness_window),
+      federation_(guard_, registry_, clock,
+                  std::min(kHeartbeatInterval, config.liveness_window / 3)),
+      admin_(guard_, registry_, revocations_, clock) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(absl::Seconds(1)); }
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const CoordinatorConfig& config, const Clock& clock) {
   TESSERA_ASSIGN_OR_RETURN(auto credentials, transport::MakeServerCredentials(config.tls));
-  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(config, clock));
+  TESSERA_ASSIGN_OR_RETURN(std::string ca_cert_pem,
+                           ReadFileToString(config.tls.ca_file, "CA certificate"));
+  std::unique_ptr<CoordinatorServer> server(
+      new CoordinatorServer(config, std::move(ca_cert_pem), clock));
+  // A revocation list that exists but cannot be used is fatal at start-up:
+  // serving without it could admit revoked sites.
+  TESSERA_RETURN_IF_ERROR(server->revocations_.ReloadIfChanged());
+
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen_address, credentials, &server->port_);
   builder.RegisterService(&server->federation_);
@@ -38,10 +55,23 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
         "cannot listen on `", config.listen_address,
         "`; is another process using the port, or is the address not on this machine?"));
   }
+  server->poller_ = std::thread([raw = server.get()] { raw->PollRevocations(); });
   return server;
 }
 
+void CoordinatorServer::PollRevocations() {
+  auto log = Logger("coordinator");
+  while (!stop_polling_.WaitForNotificationWithTimeout(kRevocationPollInterval)) {
+    absl::Status status = revocations_.ReloadIfChanged();
+    if (!status.ok()) log->error("revocation list not reloaded: {}", std::string(status.message()));
+  }
+}
+
 void CoordinatorServer::Shutdown(absl::Duration grace) {
+  if (poller_.joinable()) {
+    stop_polling_.Notify();
+    poller_.join();
+  }
   if (server_ == nullptr) return;
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();

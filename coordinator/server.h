@@ -5,11 +5,15 @@
 #pragma once
 
 #include <memory>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "coordinator/call_guard.h"
 #include "coordinator/coordinator_config.h"
+#include "coordinator/revocations.h"
 #include "coordinator/services.h"
 #include "coordinator/site_registry.h"
 
@@ -17,9 +21,10 @@ namespace tessera::coordinator {
 
 class CoordinatorServer {
  public:
-  // Builds the services and starts listening on config.listen_address.
-  // UNAVAILABLE when the address cannot be bound; errors from loading the
-  // TLS files otherwise.
+  // Loads the revocation list, builds the services and starts listening on
+  // config.listen_address, with the standard gRPC health service. UNAVAILABLE
+  // when the address cannot be bound; errors from loading the TLS files or
+  // the revocation list otherwise.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(const CoordinatorConfig& config,
                                                                    const Clock& clock);
   CoordinatorServer(const CoordinatorServer&) = delete;
@@ -29,17 +34,27 @@ class CoordinatorServer {
   // The port actually bound (useful with port 0).
   int port() const { return port_; }
 
+  // Reloads the revocation list file if it changed (also polled every two
+  // seconds). Errors say which file and why; the list in force stays.
+  absl::Status ReloadRevocations() { return revocations_.ReloadIfChanged(); }
+
   // Stops accepting calls and waits up to `grace` for calls in flight.
   void Shutdown(absl::Duration grace);
 
  private:
-  CoordinatorServer(const CoordinatorConfig& config, const Clock& clock);
+  CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem, const Clock& clock);
+  void PollRevocations();
 
+  Revocations revocations_;
+  RateLimiter limiter_;
+  CallGuard guard_;
   SiteRegistry registry_;
   FederationService federation_;
   AdminService admin_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  absl::Notification stop_polling_;
+  std::thread poller_;
 };
 
 }  // namespace tessera::coordinator

@@ -1,7 +1,5 @@
 #include "coordinator/services.h"
 
-#include <initializer_list>
-
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "tessera/version.h"
@@ -18,23 +16,6 @@ using transport::Role;
 constexpr int kMaxDatasets = 64;
 constexpr size_t kMaxTextLength = 256;
 
-// Returns the caller's identity if its certificate carries one of `allowed`.
-absl::StatusOr<PeerIdentity> Authorize(const grpc::ServerContext& context,
-                                       std::initializer_list<Role> allowed,
-                                       absl::string_view method) {
-  auto identity = transport::IdentityFromContext(context);
-  if (!identity.ok()) return identity.status();
-  for (Role role : allowed) {
-    if (identity->role == role) return identity;
-  }
-  Logger("coordinator")
-      ->warn("call refused method={} caller={} role={}", std::string(method), identity->id,
-             std::string(transport::RoleName(identity->role)));
-  return absl::PermissionDeniedError(absl::StrCat("`", identity->id, "` (role ",
-                                                  transport::RoleName(identity->role),
-                                                  ") may not call ", method));
-}
-
 absl::Status ValidateText(const std::string& text, absl::string_view field) {
   if (text.size() > kMaxTextLength) {
     return absl::InvalidArgumentError(
@@ -49,7 +30,7 @@ absl::Status ValidateText(const std::string& text, absl::string_view field) {
 grpc::Status FederationService::Heartbeat(grpc::ServerContext* context,
                                           const tessera::v1::HeartbeatRequest* request,
                                           tessera::v1::HeartbeatResponse* response) {
-  auto identity = Authorize(*context, {Role::kSite}, "Federation.Heartbeat");
+  auto identity = guard_.Admit(*context, {Role::kSite}, "Federation.Heartbeat");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
 
   const tessera::v1::AgentInfo& info = request->info();
@@ -68,6 +49,8 @@ grpc::Status FederationService::Heartbeat(grpc::ServerContext* context,
   report.hostname = info.hostname();
   report.sequence = request->sequence();
   report.agent_time = absl::FromUnixMillis(request->agent_time_unix_ms());
+  report.certificate_serial = identity->serial_hex;
+  report.certificate_expires = identity->not_after;
   for (const auto& dataset : info.datasets()) {
     absl::Status status = ValidateText(dataset.name(), "dataset name");
     if (!status.ok()) return transport::ToGrpcStatus(status);
@@ -88,9 +71,9 @@ grpc::Status FederationService::Heartbeat(grpc::ServerContext* context,
 grpc::Status AdminService::ListSites(grpc::ServerContext* context,
                                      const tessera::v1::ListSitesRequest* /*request*/,
                                      tessera::v1::ListSitesResponse* response) {
-  auto identity =
-      Authorize(*context, {Role::kOperator, Role::kMlLead, Role::kGovernance, Role::kAuditor},
-                "Admin.ListSites");
+  auto identity = guard_.Admit(
+      *context, {Role::kOperator, Role::kMlLead, Role::kGovernance, Role::kAuditor},
+      "Admin.ListSites");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
   for (const SiteState& site : registry_.List()) {
     tessera::v1::SiteStatus* out = response->add_sites();
@@ -99,6 +82,8 @@ grpc::Status AdminService::ListSites(grpc::ServerContext* context,
     out->set_last_seen_unix_ms(absl::ToUnixMillis(site.last_seen));
     out->set_connected(site.connected);
     out->set_clock_skew_ms(absl::ToInt64Milliseconds(site.clock_skew));
+    out->set_certificate_serial(site.report.certificate_serial);
+    out->set_certificate_expires_unix_ms(absl::ToUnixMillis(site.report.certificate_expires));
     for (const DatasetSummary& dataset : site.report.datasets) {
       tessera::v1::DatasetInfo* d = out->add_datasets();
       d->set_name(dataset.name);
@@ -111,14 +96,32 @@ grpc::Status AdminService::ListSites(grpc::ServerContext* context,
 grpc::Status AdminService::Status(grpc::ServerContext* context,
                                   const tessera::v1::CoordinatorStatusRequest* /*request*/,
                                   tessera::v1::CoordinatorStatusResponse* response) {
-  auto identity =
-      Authorize(*context, {Role::kOperator, Role::kMlLead, Role::kGovernance, Role::kAuditor},
-                "Admin.Status");
+  auto identity = guard_.Admit(
+      *context, {Role::kOperator, Role::kMlLead, Role::kGovernance, Role::kAuditor},
+      "Admin.Status");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
   response->set_version(kVersion);
   response->set_started_unix_ms(absl::ToUnixMillis(started_));
   response->set_caller(identity->id);
   response->set_caller_role(std::string(transport::RoleName(identity->role)));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::PublishRevocationList(
+    grpc::ServerContext* context, const tessera::v1::PublishRevocationListRequest* request,
+    tessera::v1::PublishRevocationListResponse* response) {
+  auto identity = guard_.Admit(*context, {Role::kOperator}, "Admin.PublishRevocationList");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  auto applied = revocations_.Apply(request->crl_pem(), /*persist=*/true);
+  if (!applied.ok()) {
+    Logger("coordinator")
+        ->warn("revocation list refused operator={} reason=\"{}\"", identity->id,
+               std::string(applied.status().message()));
+    return transport::ToGrpcStatus(applied.status());
+  }
+  Logger("coordinator")
+      ->info("revocation list applied operator={} revoked={}", identity->id, *applied);
+  response->set_revoked_count(static_cast<uint32_t>(*applied));
   return grpc::Status::OK;
 }
 

@@ -3,11 +3,13 @@
 // the caller's verified certificate.
 //
 // Thread-safety: gRPC calls the handlers concurrently; all shared state
-// lives in the thread-safe SiteRegistry.
+// lives in the thread-safe SiteRegistry, Revocations and CallGuard.
 #pragma once
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "coordinator/call_guard.h"
+#include "coordinator/revocations.h"
 #include "coordinator/site_registry.h"
 #include "tessera.grpc.pb.h"
 
@@ -15,13 +17,15 @@ namespace tessera::coordinator {
 
 class FederationService final : public tessera::v1::Federation::Service {
  public:
-  FederationService(SiteRegistry& registry, const Clock& clock, absl::Duration heartbeat_interval)
-      : registry_(registry), clock_(clock), heartbeat_interval_(heartbeat_interval) {}
+  FederationService(CallGuard& guard, SiteRegistry& registry, const Clock& clock,
+                    absl::Duration heartbeat_interval)
+      : guard_(guard), registry_(registry), clock_(clock), heartbeat_interval_(heartbeat_interval) {}
 
   grpc::Status Heartbeat(grpc::ServerContext* context, const tessera::v1::HeartbeatRequest* request,
                          tessera::v1::HeartbeatResponse* response) override;
 
  private:
+  CallGuard& guard_;
   SiteRegistry& registry_;
   const Clock& clock_;
   const absl::Duration heartbeat_interval_;
@@ -29,17 +33,27 @@ class FederationService final : public tessera::v1::Federation::Service {
 
 class AdminService final : public tessera::v1::Admin::Service {
  public:
-  AdminService(SiteRegistry& registry, const Clock& clock)
-      : registry_(registry), clock_(clock), started_(clock.Now()) {}
+  AdminService(CallGuard& guard, SiteRegistry& registry, Revocations& revocations,
+               const Clock& clock)
+      : guard_(guard),
+        registry_(registry),
+        revocations_(revocations),
+        clock_(clock),
+        started_(clock.Now()) {}
 
   grpc::Status ListSites(grpc::ServerContext* context, const tessera::v1::ListSitesRequest* request,
                          tessera::v1::ListSitesResponse* response) override;
   grpc::Status Status(grpc::ServerContext* context,
                       const tessera::v1::CoordinatorStatusRequest* request,
                       tessera::v1::CoordinatorStatusResponse* response) override;
+  grpc::Status PublishRevocationList(
+      grpc::ServerContext* context, const tessera::v1::PublishRevocationListRequest* request,
+      tessera::v1::PublishRevocationListResponse* response) override;
 
  private:
+  CallGuard& guard_;
   SiteRegistry& registry_;
+  Revocations& revocations_;
   const Clock& clock_;
   const absl::Time started_;
 };

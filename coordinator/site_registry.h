@@ -29,6 +29,8 @@ struct SiteReport {
   std::vector<DatasetSummary> datasets;
   uint64_t sequence = 0;      // agent's heartbeat counter
   absl::Time agent_time;      // agent's clock when it sent the report
+  std::string certificate_serial;  // of the certificate the agent presented
+  absl::Time certificate_expires;
 };
 
 struct SiteState {

@@ -32,7 +32,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "==> creating a throwaway federation PKI in $run/pki"
-scripts/dev-pki.sh "$run/pki" "${sites[@]}"
+scripts/local-pki.sh "$root/build" "$run/pki" "${sites[@]}"
 
 cat > "$run/coordinator.toml" <<TOML
 [server]
@@ -41,6 +41,7 @@ listen = "127.0.0.1:0"
 ca_file = "$run/pki/ca.pem"
 cert_file = "$run/pki/coordinator.pem"
 key_file = "$run/pki/coordinator.key"
+crl_file = "$run/pki/crl.pem"
 TOML
 
 echo "==> starting tessera-coordinator"

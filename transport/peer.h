@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
 namespace tessera::transport {
@@ -28,6 +29,8 @@ absl::StatusOr<Role> ParseRole(absl::string_view name);
 struct PeerIdentity {
   std::string id;  // subject commonName
   Role role = Role::kSite;
+  std::string serial_hex;  // certificate serial, upper-case hex without leading zeros
+  absl::Time not_after;    // certificate expiry
 };
 
 // Reads id and role from a PEM certificate. INVALID_ARGUMENT when it does

@@ -3,8 +3,11 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
 #include "common/status.h"
 #include "transport/peer.h"
+#include "transport/pki.h"
 #include "transport/tls.h"
 
 namespace tessera::cli {
@@ -36,6 +39,12 @@ absl::StatusOr<AdminClient> AdminClient::Connect(const ConnectionOptions& option
   TESSERA_ASSIGN_OR_RETURN(
       auto credentials,
       transport::MakeChannelCredentials({options.ca_file, options.cert_file, options.key_file}));
+  // Check our own certificate first: the coordinator can only refuse the
+  // TLS handshake, which says nothing about why.
+  TESSERA_ASSIGN_OR_RETURN(std::string ca_pem, ReadFileToString(options.ca_file, "CA certificate"));
+  TESSERA_ASSIGN_OR_RETURN(std::string cert_pem, ReadFileToString(options.cert_file, "certificate"));
+  absl::Status own = transport::VerifyCertificate(ca_pem, cert_pem, absl::Now());
+  if (!own.ok()) return Annotate(own, absl::StrCat("--cert ", options.cert_file));
   auto channel = grpc::CreateChannel(options.coordinator, credentials);
   return AdminClient(tessera::v1::Admin::NewStub(channel), options);
 }

@@ -20,5 +20,6 @@ int main(int argc, char** argv) {
   cli::ConnectionOptions connection;
   cli::AddStatusCommand(app, result, connection);
   cli::AddSitesCommands(app, result, connection);
+  cli::AddPkiCommands(app, result, connection);
   return RunApp(app, result, argc, argv);
 }

@@ -38,6 +38,11 @@ absl::Status RunList(const ConnectionOptions& connection, bool json) {
                        {"agent_version", site.agent_version()},
                        {"last_seen_unix_ms", site.last_seen_unix_ms()},
                        {"clock_skew_ms", site.clock_skew_ms()},
+                       {"certificate_serial", site.certificate_serial()},
+                       {"certificate_expires",
+                        absl::FormatTime(absl::RFC3339_sec,
+                                         absl::FromUnixMillis(site.certificate_expires_unix_ms()),
+                                         absl::UTCTimeZone())},
                        {"datasets", datasets}});
     }
     std::cout << nlohmann::json{{"sites", sites}}.dump(2) << "\n";
@@ -47,17 +52,21 @@ absl::Status RunList(const ConnectionOptions& connection, bool json) {
     std::cout << "no sites have connected yet\n";
     return absl::OkStatus();
   }
-  std::cout << absl::StrFormat("%-20s %-12s %-10s %-14s %-10s %s\n", "SITE", "STATE", "VERSION",
-                               "LAST SEEN", "SKEW", "DATASETS");
+  std::cout << absl::StrFormat("%-20s %-12s %-10s %-14s %-10s %-13s %s\n", "SITE", "STATE",
+                               "VERSION", "LAST SEEN", "SKEW", "CERT EXPIRES", "DATASETS");
   for (const auto& site : response.sites()) {
     std::vector<std::string> datasets;
     for (const auto& d : site.datasets()) {
       datasets.push_back(absl::StrFormat("%s(~%d)", d.name(), d.record_count_bucket()));
     }
-    std::cout << absl::StrFormat("%-20s %-12s %-10s %-14s %-10s %s\n", site.site_id(),
+    std::cout << absl::StrFormat("%-20s %-12s %-10s %-14s %-10s %-13s %s\n", site.site_id(),
                                  site.connected() ? "connected" : "gone", site.agent_version(),
                                  Ago(site.last_seen_unix_ms()),
                                  absl::StrFormat("%+dms", site.clock_skew_ms()),
+                                 absl::FormatTime("%Y-%m-%d",
+                                                  absl::FromUnixMillis(
+                                                      site.certificate_expires_unix_ms()),
+                                                  absl::UTCTimeZone()),
                                  datasets.empty() ? "-" : absl::StrJoin(datasets, " "));
   }
   return absl::OkStatus();

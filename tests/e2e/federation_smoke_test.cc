@@ -75,23 +75,6 @@ TEST_F(FederationSmokeTest, SiteCertificateCannotUseTheAdminService) {
   EXPECT_THAT(result.output, HasSubstr("`rfh` (role site) may not call Admin.ListSites"));
 }
 
-TEST_F(FederationSmokeTest, CertificateFromAnotherCaIsRefused) {
-  TempDir other;
-  ASSERT_OK_AND_ASSIGN(RunResult pki, RunCommand({"/bin/bash", Binaries::DevPki(), other.path(),
-                                                  "intruder"},
-                                                 absl::Seconds(60)));
-  ASSERT_EQ(pki.exit_code, 0) << pki.output;
-  // Trusting our CA but presenting a certificate it did not sign.
-  ASSERT_OK_AND_ASSIGN(
-      RunResult result,
-      RunCommand({Binaries::Cli(), "status", "--timeout", "5", "--coordinator",
-                  federation_->address(), "--ca", federation_->Pki("ca.pem"), "--cert",
-                  other.File("person-operator.pem"), "--key", other.File("person-operator.key")},
-                 absl::Seconds(30)));
-  EXPECT_EQ(result.exit_code, 3) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("cannot reach the coordinator"));
-}
-
 TEST_F(FederationSmokeTest, OnlyTls13IsAccepted) {
   if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl command not installed";
   const std::string connect = "127.0.0.1:" + std::to_string(federation_->port());

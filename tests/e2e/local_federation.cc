@@ -1,6 +1,7 @@
 #include "tests/e2e/local_federation.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -15,7 +16,8 @@ namespace tessera::testing {
 std::string Binaries::Coordinator() { return TESSERA_COORDINATOR_BIN; }
 std::string Binaries::Agent() { return TESSERA_AGENT_BIN; }
 std::string Binaries::Cli() { return TESSERA_CLI_BIN; }
-std::string Binaries::DevPki() { return TESSERA_DEV_PKI_SCRIPT; }
+std::string Binaries::LocalPki() { return TESSERA_LOCAL_PKI_SCRIPT; }
+std::string Binaries::BuildDir() { return TESSERA_BUILD_DIR; }
 
 namespace {
 
@@ -32,41 +34,73 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
 absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(
     const std::vector<std::string>& sites) {
   std::unique_ptr<LocalFederation> federation(new LocalFederation());
-  std::vector<std::string> pki_args = {"/bin/bash", Binaries::DevPki(), federation->Pki("")};
+  std::vector<std::string> pki_args = {"/bin/bash", Binaries::LocalPki(), Binaries::BuildDir(),
+                                       federation->Pki("")};
   pki_args.insert(pki_args.end(), sites.begin(), sites.end());
   auto pki = RunCommand(pki_args, absl::Seconds(60));
   if (!pki.ok()) return pki.status();
-  if (pki->exit_code != 0) return absl::InternalError("dev-pki.sh failed: " + pki->output);
+  if (pki->exit_code != 0) return absl::InternalError("local-pki.sh failed: " + pki->output);
 
-  const std::string config = federation->dir_.File("coordinator.toml");
-  auto status = WriteText(config, absl::StrCat("[server]\nlisten = \"127.0.0.1:0\"\n[tls]\n",
-                                               "ca_file = \"", federation->Pki("ca.pem"), "\"\n",
-                                               "cert_file = \"", federation->Pki("coordinator.pem"),
-                                               "\"\nkey_file = \"",
-                                               federation->Pki("coordinator.key"), "\"\n"));
+  absl::Status started = federation->StartCoordinator();
+  if (!started.ok()) return started;
+  return federation;
+}
+
+absl::Status LocalFederation::StartCoordinator() {
+  if (processes_.count("coordinator") > 0) {
+    return absl::FailedPreconditionError("the coordinator is already running");
+  }
+  // The first start picks a free port; restarts reuse it, as agents dial it.
+  const std::string listen = absl::StrCat("127.0.0.1:", port_);
+  const std::string config = dir_.File("coordinator.toml");
+  auto status = WriteText(config, absl::StrCat("[server]\nlisten = \"", listen, "\"\n[tls]\n",
+                                               "ca_file = \"", Pki("ca.pem"), "\"\n",
+                                               "cert_file = \"", Pki("coordinator.pem"),
+                                               "\"\nkey_file = \"", Pki("coordinator.key"),
+                                               "\"\n", "crl_file = \"", CrlFile(), "\"\n"));
   if (!status.ok()) return status;
-  const std::string port_file = federation->dir_.File("coordinator.port");
+  const std::string port_file = dir_.File("coordinator.port");
+  ::unlink(port_file.c_str());
+  ++coordinator_starts_;
   auto process = Subprocess::Start(
       {Binaries::Coordinator(), "serve", "--config", config, "--port-file", port_file},
-      federation->dir_.File("coordinator.log"));
+      dir_.File(absl::StrCat("coordinator-", coordinator_starts_, ".log")));
   if (!process.ok()) return process.status();
-  federation->processes_.emplace("coordinator", std::move(*process));
+  auto [it, inserted] = processes_.emplace("coordinator", std::move(*process));
   auto port_text = WaitForFile(port_file, absl::Seconds(30));
   if (!port_text.ok()) {
-    return absl::InternalError(absl::StrCat("coordinator did not start: ",
-                                            federation->processes_.at("coordinator").Output()));
+    return absl::InternalError(absl::StrCat("coordinator did not start: ", it->second.Output()));
   }
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*port_text), &federation->port_)) {
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*port_text), &port_)) {
     return absl::InternalError("bad port file: " + *port_text);
   }
-  return federation;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunResult> LocalFederation::StopCoordinator(absl::Duration timeout) {
+  auto it = processes_.find("coordinator");
+  if (it == processes_.end()) return absl::FailedPreconditionError("the coordinator is not running");
+  it->second.Signal(SIGTERM);
+  auto result = it->second.Wait(timeout);
+  if (result.ok()) processes_.erase(it);
+  return result;
+}
+
+std::string LocalFederation::CoordinatorOutput() const {
+  auto it = processes_.find("coordinator");
+  return it == processes_.end() ? "" : it->second.Output();
+}
+
+std::string LocalFederation::AgentOutput(const std::string& site) const {
+  auto it = processes_.find("agent-" + site);
+  return it == processes_.end() ? "" : it->second.Output();
 }
 
 absl::Status LocalFederation::StartAgent(const std::string& site) {
   const std::string config = dir_.File("agent-" + site + ".toml");
   auto status = WriteText(
       config, absl::StrCat("[coordinator]\naddress = \"", address(),
-                           "\"\nheartbeat_seconds = 1\n[tls]\nca_file = \"", Pki("ca.pem"),
+                           "\"\nheartbeat_seconds = 1\nretry_max_seconds = 3\n[tls]\nca_file = \"", Pki("ca.pem"),
                            "\"\ncert_file = \"", Pki("site-" + site + ".pem"),
                            "\"\nkey_file = \"", Pki("site-" + site + ".key"), "\"\n"));
   if (!status.ok()) return status;
@@ -132,11 +166,11 @@ absl::StatusOr<std::map<std::string, RunResult>> LocalFederation::Stop(absl::Dur
     if (!result.ok()) return result.status();
     results[name] = *result;
   }
-  auto& coordinator = processes_.at("coordinator");
-  coordinator.Signal(SIGTERM);
-  auto result = coordinator.Wait(timeout);
-  if (!result.ok()) return result.status();
-  results["coordinator"] = *result;
+  if (processes_.count("coordinator") > 0) {
+    auto result = StopCoordinator(timeout);
+    if (!result.ok()) return result.status();
+    results["coordinator"] = *result;
+  }
   processes_.clear();
   return results;
 }

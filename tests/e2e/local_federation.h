@@ -1,5 +1,5 @@
 // A real federation on 127.0.0.1 for end-to-end tests: a throwaway PKI made
-// by scripts/dev-pki.sh, one tessera-coordinator process on port 0 and one
+// with Tessera's own tools by scripts/local-pki.sh, one tessera-coordinator process on port 0 and one
 // tessera-agent process per site, all stopped and removed on destruction.
 //
 // Thread-safety: use from the test's thread only.
@@ -20,14 +20,23 @@ struct Binaries {
   static std::string Coordinator();
   static std::string Agent();
   static std::string Cli();
-  static std::string DevPki();
+  static std::string LocalPki();  // scripts/local-pki.sh
+  static std::string BuildDir();
 };
 
 class LocalFederation {
  public:
-  // Creates the PKI for `sites`, starts the coordinator and waits for its
-  // port. Agents are started separately with StartAgent().
+  // Creates the PKI for `sites` (scripts/local-pki.sh), starts the
+  // coordinator on a free port and waits for it. Agents are started separately with StartAgent().
   static absl::StatusOr<std::unique_ptr<LocalFederation>> Start(const std::vector<std::string>& sites);
+
+  // Starts the coordinator (again, on the same port, after StopCoordinator).
+  absl::Status StartCoordinator();
+  // SIGTERMs the coordinator and waits for it.
+  absl::StatusOr<RunResult> StopCoordinator(absl::Duration timeout = absl::Seconds(30));
+  // What the running coordinator, or the agent of `site`, has logged so far.
+  std::string CoordinatorOutput() const;
+  std::string AgentOutput(const std::string& site) const;
 
   // Starts the agent for `site` (one of the sites given to Start).
   absl::Status StartAgent(const std::string& site);
@@ -52,12 +61,16 @@ class LocalFederation {
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& dir() const { return dir_.path(); }
+  // A file of the federation's CA directory (see scripts/local-pki.sh).
   std::string Pki(const std::string& file) const { return dir_.File("pki/" + file); }
+  // The coordinator's own copy of the revocation list (tls.crl_file).
+  std::string CrlFile() const { return dir_.File("coordinator-crl.pem"); }
 
  private:
   LocalFederation() = default;
   TempDir dir_;
   int port_ = 0;
+  int coordinator_starts_ = 0;
   std::map<std::string, Subprocess> processes_;
 };
 
