@@ -11,6 +11,9 @@
 //   [limits]
 //   requests_per_second = 50   # per caller, on average
 //   burst = 200                # per caller, at once
+//   [storage]
+//   dir = "/var/lib/tessera/coordinator"   # state: objects, database (mode 0700)
+//   max_object_mib = 1024                  # largest model or parameter file
 //   [sites]
 //   liveness_seconds = 60   # a site not heard from for this long is disconnected
 //   [log]
@@ -19,6 +22,7 @@
 // Thread-safety: plain value type.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -30,7 +34,9 @@ namespace tessera::coordinator {
 struct CoordinatorConfig {
   std::string listen_address;
   transport::TlsFiles tls;
-  std::string crl_file;  // empty: revocation lists only arrive from `tessera pki revoke`
+  std::string crl_file;
+  std::string state_dir;
+  uint64_t max_object_bytes = uint64_t{1} << 30;  // empty: revocation lists only arrive from `tessera pki revoke`
   double requests_per_second = 50;
   double burst = 200;
   absl::Duration liveness_window = absl::Seconds(60);

@@ -20,14 +20,15 @@ constexpr absl::Duration kRevocationPollInterval = absl::Seconds(2);
 }  // namespace
 
 CoordinatorServer::CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem,
-                                     const Clock& clock)
-    : revocations_(std::move(ca_cert_pem), config.crl_file),
+                                     std::unique_ptr<ObjectStore> objects, const Clock& clock)
+    : objects_(std::move(objects)),
+      revocations_(std::move(ca_cert_pem), config.crl_file),
       limiter_(clock, config.requests_per_second, config.burst),
       guard_(revocations_, limiter_),
       registry_(clock, config.liveness_window),
-      federation_(guard_, registry_, clock,
+      federation_(guard_, registry_, *objects_, clock,
                   std::min(kHeartbeatInterval, config.liveness_window / 3)),
-      admin_(guard_, registry_, revocations_, clock) {}
+      admin_(guard_, registry_, revocations_, *objects_, clock) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(absl::Seconds(1)); }
 
@@ -36,8 +37,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   TESSERA_ASSIGN_OR_RETURN(auto credentials, transport::MakeServerCredentials(config.tls));
   TESSERA_ASSIGN_OR_RETURN(std::string ca_cert_pem,
                            ReadFileToString(config.tls.ca_file, "CA certificate"));
+  TESSERA_ASSIGN_OR_RETURN(auto objects,
+                           ObjectStore::Open(config.state_dir, config.max_object_bytes));
   std::unique_ptr<CoordinatorServer> server(
-      new CoordinatorServer(config, std::move(ca_cert_pem), clock));
+      new CoordinatorServer(config, std::move(ca_cert_pem), std::move(objects), clock));
   // A revocation list that exists but cannot be used is fatal at start-up:
   // serving without it could admit revoked sites.
   TESSERA_RETURN_IF_ERROR(server->revocations_.ReloadIfChanged());

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "coordinator/call_guard.h"
 #include "coordinator/coordinator_config.h"
+#include "coordinator/object_store.h"
 #include "coordinator/revocations.h"
 #include "coordinator/services.h"
 #include "coordinator/site_registry.h"
@@ -42,9 +43,11 @@ class CoordinatorServer {
   void Shutdown(absl::Duration grace);
 
  private:
-  CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem, const Clock& clock);
+  CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem,
+                    std::unique_ptr<ObjectStore> objects, const Clock& clock);
   void PollRevocations();
 
+  std::unique_ptr<ObjectStore> objects_;
   Revocations revocations_;
   RateLimiter limiter_;
   CallGuard guard_;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "coordinator/object_service.h"
 #include "tessera/version.h"
 #include "transport/peer.h"
 
@@ -123,6 +124,44 @@ grpc::Status AdminService::PublishRevocationList(
       ->info("revocation list applied operator={} revoked={}", identity->id, *applied);
   response->set_revoked_count(static_cast<uint32_t>(*applied));
   return grpc::Status::OK;
+}
+
+grpc::Status FederationService::Download(grpc::ServerContext* context,
+                                         const tessera::v1::DownloadRequest* request,
+                                         grpc::ServerWriter<tessera::v1::Chunk>* writer) {
+  auto identity = guard_.Admit(*context, {Role::kSite}, "Federation.Download");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  return transport::ToGrpcStatus(ServeDownload(objects_, *request, writer));
+}
+
+grpc::Status AdminService::UploadObject(grpc::ServerContext* context,
+                                        grpc::ServerReader<tessera::v1::UploadRequest>* reader,
+                                        tessera::v1::UploadResponse* response) {
+  auto identity = guard_.Admit(*context, {Role::kMlLead, Role::kOperator}, "Admin.UploadObject");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  auto received = ReceiveUpload(objects_, reader);
+  if (!received.ok()) {
+    Logger("coordinator")
+        ->warn("upload refused caller={} reason=\"{}\"", identity->id,
+               std::string(received.status().message()));
+    return transport::ToGrpcStatus(received.status());
+  }
+  Logger("coordinator")
+      ->info("object stored caller={} sha256={} bytes={} duplicate={}", identity->id,
+             received->object().sha256_hex(), received->object().size_bytes(),
+             received->duplicate());
+  *response = *received;
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DownloadObject(grpc::ServerContext* context,
+                                          const tessera::v1::DownloadRequest* request,
+                                          grpc::ServerWriter<tessera::v1::Chunk>* writer) {
+  auto identity = guard_.Admit(
+      *context, {Role::kOperator, Role::kMlLead, Role::kGovernance, Role::kAuditor},
+      "Admin.DownloadObject");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  return transport::ToGrpcStatus(ServeDownload(objects_, *request, writer));
 }
 
 }  // namespace tessera::coordinator

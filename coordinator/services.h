@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "coordinator/call_guard.h"
+#include "coordinator/object_store.h"
 #include "coordinator/revocations.h"
 #include "coordinator/site_registry.h"
 #include "tessera.grpc.pb.h"
@@ -17,16 +18,23 @@ namespace tessera::coordinator {
 
 class FederationService final : public tessera::v1::Federation::Service {
  public:
-  FederationService(CallGuard& guard, SiteRegistry& registry, const Clock& clock,
-                    absl::Duration heartbeat_interval)
-      : guard_(guard), registry_(registry), clock_(clock), heartbeat_interval_(heartbeat_interval) {}
+  FederationService(CallGuard& guard, SiteRegistry& registry, ObjectStore& objects,
+                    const Clock& clock, absl::Duration heartbeat_interval)
+      : guard_(guard),
+        registry_(registry),
+        objects_(objects),
+        clock_(clock),
+        heartbeat_interval_(heartbeat_interval) {}
 
   grpc::Status Heartbeat(grpc::ServerContext* context, const tessera::v1::HeartbeatRequest* request,
                          tessera::v1::HeartbeatResponse* response) override;
+  grpc::Status Download(grpc::ServerContext* context, const tessera::v1::DownloadRequest* request,
+                        grpc::ServerWriter<tessera::v1::Chunk>* writer) override;
 
  private:
   CallGuard& guard_;
   SiteRegistry& registry_;
+  ObjectStore& objects_;
   const Clock& clock_;
   const absl::Duration heartbeat_interval_;
 };
@@ -34,10 +42,11 @@ class FederationService final : public tessera::v1::Federation::Service {
 class AdminService final : public tessera::v1::Admin::Service {
  public:
   AdminService(CallGuard& guard, SiteRegistry& registry, Revocations& revocations,
-               const Clock& clock)
+               ObjectStore& objects, const Clock& clock)
       : guard_(guard),
         registry_(registry),
         revocations_(revocations),
+        objects_(objects),
         clock_(clock),
         started_(clock.Now()) {}
 
@@ -49,11 +58,18 @@ class AdminService final : public tessera::v1::Admin::Service {
   grpc::Status PublishRevocationList(
       grpc::ServerContext* context, const tessera::v1::PublishRevocationListRequest* request,
       tessera::v1::PublishRevocationListResponse* response) override;
+  grpc::Status UploadObject(grpc::ServerContext* context,
+                            grpc::ServerReader<tessera::v1::UploadRequest>* reader,
+                            tessera::v1::UploadResponse* response) override;
+  grpc::Status DownloadObject(grpc::ServerContext* context,
+                              const tessera::v1::DownloadRequest* request,
+                              grpc::ServerWriter<tessera::v1::Chunk>* writer) override;
 
  private:
   CallGuard& guard_;
   SiteRegistry& registry_;
   Revocations& revocations_;
+  ObjectStore& objects_;
   const Clock& clock_;
   const absl::Time started_;
 };

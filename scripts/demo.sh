@@ -42,6 +42,8 @@ ca_file = "$run/pki/ca.pem"
 cert_file = "$run/pki/coordinator.pem"
 key_file = "$run/pki/coordinator.key"
 crl_file = "$run/pki/crl.pem"
+[storage]
+dir = "$run/coordinator-state"
 TOML
 
 echo "==> starting tessera-coordinator"

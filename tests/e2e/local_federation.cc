@@ -57,7 +57,9 @@ absl::Status LocalFederation::StartCoordinator() {
                                                "ca_file = \"", Pki("ca.pem"), "\"\n",
                                                "cert_file = \"", Pki("coordinator.pem"),
                                                "\"\nkey_file = \"", Pki("coordinator.key"),
-                                               "\"\n", "crl_file = \"", CrlFile(), "\"\n"));
+                                               "\"\n", "crl_file = \"", CrlFile(), "\"\n",
+                                               "[storage]\ndir = \"", dir_.File("coordinator-state"),
+                                               "\"\n"));
   if (!status.ok()) return status;
   const std::string port_file = dir_.File("coordinator.port");
   ::unlink(port_file.c_str());
