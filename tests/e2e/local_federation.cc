@@ -98,7 +98,8 @@ std::string LocalFederation::AgentOutput(const std::string& site) const {
   return it == processes_.end() ? "" : it->second.Output();
 }
 
-absl::Status LocalFederation::StartAgent(const std::string& site) {
+absl::Status LocalFederation::StartAgent(const std::string& site,
+                                         const std::map<std::string, std::string>& env) {
   const std::string config = dir_.File("agent-" + site + ".toml");
   auto status = WriteText(
       config, absl::StrCat("[coordinator]\naddress = \"", address(),
@@ -107,7 +108,7 @@ absl::Status LocalFederation::StartAgent(const std::string& site) {
                            "\"\nkey_file = \"", Pki("site-" + site + ".key"), "\"\n"));
   if (!status.ok()) return status;
   auto process = Subprocess::Start({Binaries::Agent(), "run", "--config", config},
-                                   dir_.File("agent-" + site + ".log"));
+                                   dir_.File("agent-" + site + ".log"), env);
   if (!process.ok()) return process.status();
   processes_.emplace("agent-" + site, std::move(*process));
   return absl::OkStatus();

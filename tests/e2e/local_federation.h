@@ -38,8 +38,10 @@ class LocalFederation {
   std::string CoordinatorOutput() const;
   std::string AgentOutput(const std::string& site) const;
 
-  // Starts the agent for `site` (one of the sites given to Start).
-  absl::Status StartAgent(const std::string& site);
+  // Starts the agent for `site` (one of the sites given to Start), with
+  // `env` added to its environment.
+  absl::Status StartAgent(const std::string& site,
+                          const std::map<std::string, std::string>& env = {});
 
   // Waits up to `timeout` for the agent of `site` to exit by itself and
   // returns its result; DEADLINE_EXCEEDED while it still runs.

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -268,6 +269,21 @@ TEST_F(TransportSecurityTest, AgentStartedFirstConnectsAndReconnectsAfterRestart
   ASSERT_OK(federation_->WaitForConnectedSites(1, absl::Seconds(60)));
   ASSERT_OK_AND_ASSIGN(auto results, federation_->Stop(absl::Seconds(30)));
   EXPECT_EQ(results.at("agent-rfh").exit_code, 0) << results.at("agent-rfh").output;
+}
+
+TEST_F(TransportSecurityTest, AgentConnectsThroughAnHttpsProxy) {
+  const std::string port_file = federation_->dir() + "/proxy.port";
+  ASSERT_OK_AND_ASSIGN(Subprocess proxy,
+                       Subprocess::Start({"/usr/bin/python3", TESSERA_CONNECT_PROXY, port_file},
+                                         federation_->dir() + "/proxy.log"));
+  ASSERT_OK_AND_ASSIGN(std::string port, WaitForFile(port_file, absl::Seconds(30)));
+  // The standard variable trust IT sets for outbound HTTPS; no_proxy must not
+  // exempt loopback here, or the agent would dial directly.
+  ASSERT_OK(federation_->StartAgent(
+      "rfh", {{"https_proxy", "http://127.0.0.1:" + std::string(absl::StripAsciiWhitespace(port))},
+              {"no_proxy", ""}}));
+  ASSERT_OK(federation_->WaitForConnectedSites(1, absl::Seconds(60)));
+  EXPECT_THAT(proxy.Output(), HasSubstr("CONNECT " + federation_->address()));
 }
 
 TEST_F(TransportSecurityTest, MalformedAndOversizedMessagesAreRefusedAndServiceGoesOn) {
