@@ -1,144 +1,66 @@
 #include "model/model.h"
 
-#include <torch/torch.h>
+#include <cmath>
 
-#include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/status.h"
+#include "model/mlp.h"
+#include "model/torchscript_model.h"
 
 namespace tessera::model {
 
-struct Model::Impl {
-  torch::nn::Sequential module;
-  ModelSpec spec;
-  int64_t features = 0;
-};
-
-namespace {
-
-// libtorch reports errors by exception; this converts them at the one
-// boundary of each call into torch.
-template <typename F>
-auto CatchTorch(absl::string_view what, F&& f) -> absl::StatusOr<decltype(f())> {
-  try {
-    return f();
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat(what, ": libtorch error: ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
-  }
-}
-
-absl::StatusOr<ModelSpec> SpecOf(const torch::nn::Module& module) {
-  std::vector<TensorSpec> tensors;
-  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
-    if (!item.value().requires_grad()) continue;
-    TensorSpec tensor;
-    tensor.name = item.key();
-    for (int64_t d : item.value().sizes()) tensor.shape.push_back(d);
-    tensors.push_back(std::move(tensor));
-  }
-  return ModelSpec::Create(std::move(tensors));
-}
-
-absl::Status CheckSizes(int64_t features, const std::vector<int64_t>& hidden, int64_t outputs) {
-  if (features < 1) return absl::InvalidArgumentError("a model needs at least one input feature");
-  if (outputs < 1) return absl::InvalidArgumentError("a model needs at least one output");
-  for (int64_t width : hidden) {
-    if (width < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("hidden layer width ", width, " is not positive"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Model::~Model() = default;
-
 absl::StatusOr<std::unique_ptr<Model>> Model::LogisticRegression(int64_t features,
-                                                                 int64_t outputs) {
-  return Mlp(features, {}, outputs);
+                                                                 int64_t outputs,
+                                                                 uint64_t init_seed) {
+  return Mlp(features, {}, outputs, init_seed);
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Mlp(int64_t features,
                                                   const std::vector<int64_t>& hidden,
-                                                  int64_t outputs) {
-  TESSERA_RETURN_IF_ERROR(CheckSizes(features, hidden, outputs));
-  TESSERA_ASSIGN_OR_RETURN(torch::nn::Sequential module, CatchTorch("building the model", [&] {
-    torch::nn::Sequential sequential;
-    int64_t width = features;
-    for (int64_t next : hidden) {
-      sequential->push_back(torch::nn::Linear(width, next));
-      sequential->push_back(torch::nn::ReLU());
-      width = next;
-    }
-    sequential->push_back(torch::nn::Linear(width, outputs));
-    return sequential;
-  }));
-  TESSERA_ASSIGN_OR_RETURN(ModelSpec spec, SpecOf(*module));
-  auto impl = std::unique_ptr<Impl>(new Impl{std::move(module), std::move(spec), features});
-  return std::unique_ptr<Model>(new Model(std::move(impl)));
+                                                  int64_t outputs, uint64_t init_seed) {
+  std::vector<int64_t> widths;
+  widths.push_back(features);
+  widths.insert(widths.end(), hidden.begin(), hidden.end());
+  widths.push_back(outputs);
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<BuiltinMlp> model,
+                           BuiltinMlp::Create(std::move(widths), init_seed));
+  return std::unique_ptr<Model>(std::move(model));
 }
 
-const ModelSpec& Model::spec() const { return impl_->spec; }
-
-FlatParams Model::GetParameters() const {
-  FlatParams params = FlatParams::Zeros(impl_->spec);
-  torch::NoGradGuard no_grad;
-  int64_t offset = 0;
-  for (const auto& item : impl_->module->named_parameters(/*recurse=*/true)) {
-    if (!item.value().requires_grad()) continue;
-    torch::Tensor flat = item.value().detach().to(torch::kFloat32).contiguous().view({-1});
-    std::memcpy(params.mutable_values().data() + offset, flat.data_ptr<float>(),
-                static_cast<size_t>(flat.numel()) * sizeof(float));
-    offset += flat.numel();
-  }
-  return params;
+absl::StatusOr<std::unique_ptr<Model>> Model::LoadTorchScript(absl::string_view bytes) {
+  return LoadTorchScriptModel(bytes);
 }
 
-absl::Status Model::SetParameters(const FlatParams& params) {
-  if (params.spec() != impl_->spec) {
-    return absl::InvalidArgumentError(absl::StrCat("parameters for ", params.spec().Describe(),
-                                                   " do not fit the model ",
-                                                   impl_->spec.Describe()));
-  }
-  TESSERA_RETURN_IF_ERROR(params.CheckFinite());
-  torch::NoGradGuard no_grad;
-  int64_t offset = 0;
-  for (auto& item : impl_->module->named_parameters(/*recurse=*/true)) {
-    if (!item.value().requires_grad()) continue;
-    torch::Tensor& tensor = item.value();
-    const int64_t count = tensor.numel();
-    torch::Tensor source =
-        torch::from_blob(const_cast<float*>(params.values().data() + offset), tensor.sizes(),
-                         torch::TensorOptions().dtype(torch::kFloat32));
-    tensor.copy_(source);
-    offset += count;
-  }
-  return absl::OkStatus();
+absl::StatusOr<std::unique_ptr<Model>> Model::LoadTorchScriptFile(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path, "TorchScript model"));
+  absl::StatusOr<std::unique_ptr<Model>> model = LoadTorchScriptModel(bytes);
+  if (!model.ok()) return Annotate(model.status(), path);
+  return model;
 }
 
-absl::StatusOr<Eigen::MatrixXf> Model::Forward(const Eigen::MatrixXf& features) const {
-  if (features.cols() != impl_->features) {
-    return absl::InvalidArgumentError(absl::StrCat("the model takes ", impl_->features,
-                                                   " features but the batch has ",
-                                                   features.cols()));
+absl::StatusOr<double> Model::ClippedGradientSum(const Eigen::VectorXf& params,
+                                                 const Eigen::MatrixXf& features,
+                                                 const Eigen::VectorXf& targets, LossKind loss,
+                                                 double clip_norm, Eigen::VectorXf* sum,
+                                                 Eigen::VectorXf* norms) {
+  if (!(clip_norm > 0.0)) return absl::InvalidArgumentError("the clip norm must be positive");
+  Eigen::MatrixXf gradients;
+  TESSERA_ASSIGN_OR_RETURN(double loss_sum,
+                           PerExampleGradients(params, features, targets, loss, &gradients));
+  sum->setZero(spec().size());
+  if (norms != nullptr) norms->resize(gradients.cols());
+  for (Eigen::Index i = 0; i < gradients.cols(); ++i) {
+    const double norm = gradients.col(i).cast<double>().norm();
+    const double scale = norm > clip_norm ? clip_norm / norm : 1.0;
+    *sum += static_cast<float>(scale) * gradients.col(i);
+    if (norms != nullptr) (*norms)[i] = static_cast<float>(norm);
   }
-  return CatchTorch("forward pass", [&] {
-    torch::NoGradGuard no_grad;
-    // Eigen is column-major; make a row-major copy for torch.
-    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rows = features;
-    torch::Tensor input =
-        torch::from_blob(rows.data(), {rows.rows(), rows.cols()}, torch::kFloat32).clone();
-    torch::Tensor output = impl_->module->forward(input).contiguous();
-    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> out(output.size(0),
-                                                                               output.size(1));
-    std::memcpy(out.data(), output.data_ptr<float>(),
-                static_cast<size_t>(output.numel()) * sizeof(float));
-    return Eigen::MatrixXf(out);
-  });
+  return loss_sum;
+}
+
+absl::Status Model::SaveTorchScriptFile(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(std::string bytes, SerializeTorchScript());
+  return WriteFileAtomically(path, bytes, 0644);
 }
 
 }  // namespace tessera::model

@@ -14,7 +14,7 @@ PACKAGES=(
   libbenchmark-dev
   libabsl-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  python3-sklearn-lib python3-sklearn
+  python3-sklearn-lib python3-sklearn python3-torch
 )
 
 missing=()
