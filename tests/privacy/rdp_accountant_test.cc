@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "privacy/numerics.h"
+#include "tests/privacy/statistics.h"
 #include "tests/testing/status_matchers.h"
 
 namespace tessera::privacy {
@@ -225,37 +226,14 @@ TEST(RdpAccountantTest, CompositionAddsCurves) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sampling rate")));
 }
 
-// log P(k) of the symmetric Skellam distribution with variance mu (each
-// Poisson has mean mu/2), by direct convolution of the two Poisson pmfs.
-std::vector<double> SkellamLogPmf(double mu, int k_max) {
-  const double lambda = mu / 2;
-  const int j_max = static_cast<int>(lambda + 40 * std::sqrt(lambda) + 60);
-  std::vector<double> log_poisson(static_cast<size_t>(j_max + k_max + 1));
-  for (size_t j = 0; j < log_poisson.size(); ++j) {
-    log_poisson[j] = -lambda + static_cast<double>(j) * std::log(lambda) -
-                     std::lgamma(static_cast<double>(j) + 1);
-  }
-  std::vector<double> out(static_cast<size_t>(2 * k_max + 1));
-  for (int k = 0; k <= k_max; ++k) {
-    double acc = -kInf;
-    for (int j = 0; j <= j_max; ++j) {
-      acc = LogAddExp(acc, log_poisson[static_cast<size_t>(j)] +
-                               log_poisson[static_cast<size_t>(j + k)]);
-    }
-    out[static_cast<size_t>(k_max + k)] = acc;
-    out[static_cast<size_t>(k_max - k)] = acc;
-  }
-  return out;
-}
-
 TEST(SkellamRdpTest, BoundsTheExactRenyiDivergenceOfAShiftedSkellam) {
   // Independent derivation: the Renyi divergence D_alpha(Sk + 1 || Sk) of the
   // one-dimensional Skellam mechanism with sensitivity 1, summed exactly from
   // the pmf. Agarwal, Kairouz & Liu's bound (Thm 3.5) must lie above it, and
   // be tight for large variance.
   for (double mu : {8.0, 40.0, 200.0}) {
-    const int k_max = static_cast<int>(40 * std::sqrt(mu) + 40);
-    const std::vector<double> log_pmf = SkellamLogPmf(mu, k_max);
+    const int64_t k_max = static_cast<int64_t>(40 * std::sqrt(mu) + 40);
+    const std::vector<double> log_pmf = testing::SkellamLogPmf(mu, k_max);
     for (int alpha : {2, 3, 5, 8, 16}) {
       double log_sum = -kInf;
       for (size_t i = 1; i < log_pmf.size(); ++i) {
