@@ -27,5 +27,6 @@ void AddConnectionOptions(CLI::App* command, ConnectionOptions& options);
 void AddStatusCommand(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
 void AddSitesCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
 void AddPkiCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
+void AddPrivacyCommands(CLI::App& app, CommandResult& result);
 
 }  // namespace tessera::cli

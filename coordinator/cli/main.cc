@@ -21,5 +21,6 @@ int main(int argc, char** argv) {
   cli::AddStatusCommand(app, result, connection);
   cli::AddSitesCommands(app, result, connection);
   cli::AddPkiCommands(app, result, connection);
+  cli::AddPrivacyCommands(app, result);
   return RunApp(app, result, argc, argv);
 }
