@@ -136,6 +136,37 @@ void CsvReader::Append(Record* record, const char* data, size_t size) {
   }
 }
 
+bool CsvReader::TakeText(Record* record, bool (*ends_text)(char), char* next) {
+  const char* data = buffer_.get();
+  size_t stop = begin_;
+  while (stop < end_ && !ends_text(data[stop])) ++stop;
+  Append(record, data + begin_, stop - begin_);
+  record_bytes_ += stop - begin_;
+  begin_ = stop;
+  if (begin_ == end_) return false;
+  *next = data[begin_++];
+  ++record_bytes_;
+  return true;
+}
+
+absl::Status CsvReader::NextField(Record* record) {
+  EndField(record);
+  ++field_;
+  if (columns_.empty() && field_ >= kMaxColumns) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dataset `", dataset_, "`: the header has more than ", kMaxColumns, " columns"));
+  }
+  StartField(record);
+  state_ = State::kFieldStart;
+  return absl::OkStatus();
+}
+
+void CsvReader::EndRecord(Record* record, char line_break) {
+  LineBreak(line_break);
+  EndField(record);
+  state_ = State::kFieldStart;
+}
+
 void CsvReader::LineBreak(char c) {
   ++line_;
   pending_cr_ = (c == '\r');
@@ -184,12 +215,12 @@ absl::StatusOr<bool> CsvReader::ReadFields(Record* record) {
       case State::kFieldStart:
         if (c == '\r' || c == '\n') {
           ++begin_;
-          LineBreak(c);
           if (!record_started_) {  // a blank line: not a record
+            LineBreak(c);
             record->line = line_;
             continue;
           }
-          EndField(record);
+          EndRecord(record, c);
           return true;
         }
         record_started_ = true;
@@ -202,52 +233,26 @@ absl::StatusOr<bool> CsvReader::ReadFields(Record* record) {
         if (c == ',') {
           ++begin_;
           ++record_bytes_;
-          EndField(record);
-          ++field_;
-          if (columns_.empty() && field_ >= kMaxColumns) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "dataset `", dataset_, "`: the header has more than ", kMaxColumns, " columns"));
-          }
-          StartField(record);
+          TESSERA_RETURN_IF_ERROR(NextField(record));
           continue;
         }
         state_ = State::kUnquoted;
         [[fallthrough]];
-      case State::kUnquoted: {
-        size_t stop = begin_;
-        while (stop < end_ && !EndsUnquotedText(data[stop])) ++stop;
-        Append(record, data + begin_, stop - begin_);
-        record_bytes_ += stop - begin_;
-        begin_ = stop;
-        if (begin_ == end_) continue;
-        c = data[begin_++];
-        ++record_bytes_;
+      case State::kUnquoted:
+        if (!TakeText(record, EndsUnquotedText, &c)) continue;
         if (c == '"') {
           // RFC 4180 section 2.5: a field holding a quote must be quoted.
           MarkBadQuoting(record);
           Append(record, &c, 1);
         } else if (c == ',') {
-          EndField(record);
-          ++field_;
-          StartField(record);
-          state_ = State::kFieldStart;
+          TESSERA_RETURN_IF_ERROR(NextField(record));
         } else {
-          LineBreak(c);
-          EndField(record);
-          state_ = State::kFieldStart;
+          EndRecord(record, c);
           return true;
         }
         continue;
-      }
-      case State::kQuoted: {
-        size_t stop = begin_;
-        while (stop < end_ && !EndsQuotedText(data[stop])) ++stop;
-        Append(record, data + begin_, stop - begin_);
-        record_bytes_ += stop - begin_;
-        begin_ = stop;
-        if (begin_ == end_) continue;
-        c = data[begin_++];
-        ++record_bytes_;
+      case State::kQuoted:
+        if (!TakeText(record, EndsQuotedText, &c)) continue;
         if (c == '"') {
           state_ = State::kQuoteInQuoted;
         } else {  // a line break inside the field is part of its value
@@ -255,7 +260,6 @@ absl::StatusOr<bool> CsvReader::ReadFields(Record* record) {
           LineBreak(c);
         }
         continue;
-      }
       case State::kQuoteInQuoted:
         ++begin_;
         ++record_bytes_;
@@ -263,14 +267,9 @@ absl::StatusOr<bool> CsvReader::ReadFields(Record* record) {
           Append(record, &c, 1);
           state_ = State::kQuoted;
         } else if (c == ',') {
-          EndField(record);
-          ++field_;
-          StartField(record);
-          state_ = State::kFieldStart;
+          TESSERA_RETURN_IF_ERROR(NextField(record));
         } else if (c == '\r' || c == '\n') {
-          LineBreak(c);
-          EndField(record);
-          state_ = State::kFieldStart;
+          EndRecord(record, c);
           return true;
         } else {
           // Text after the closing quote: keep reading the field as

@@ -90,8 +90,15 @@ class CsvReader final : public RecordSource {
   // (0 at the end of the file).
   absl::StatusOr<size_t> Fill();
   void Append(Record* record, const char* data, size_t size);
+  // Appends field text up to the next byte for which `ends_text` is true,
+  // which it consumes into `*next`; false when the buffer ran out first.
+  bool TakeText(Record* record, bool (*ends_text)(char), char* next);
   void StartField(Record* record);
   void EndField(Record* record);
+  // At a comma: ends the current field and starts the next.
+  absl::Status NextField(Record* record);
+  // At a line break outside quotes: ends the field and the record.
+  void EndRecord(Record* record, char line_break);
   void LineBreak(char c);
   void MarkBadQuoting(Record* record);
   std::string ColumnLabel(size_t field) const;

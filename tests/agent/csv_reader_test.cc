@@ -146,6 +146,14 @@ TEST_F(CsvReaderTest, RefusesDuplicateAndEmptyColumnNames) {
                        HasSubstr("header column 2 is not valid UTF-8")));
 }
 
+TEST_F(CsvReaderTest, RefusesAHeaderWithTooManyColumns) {
+  std::string header;
+  for (int i = 0; i < 70000; ++i) absl::StrAppend(&header, "c", i, ",");
+  EXPECT_THAT(Open(header + "last\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "dataset `visits`: the header has more than 65536 columns"));
+}
+
 TEST_F(CsvReaderTest, FlagsBadQuotingAndReadsOn) {
   std::vector<Record> records = ReadRecords(
       "id,name,age\n"

@@ -5,12 +5,15 @@
 #pragma once
 
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/data/csv_reader.h"
 #include "agent/data/record_source.h"
 #include "gtest/gtest.h"
+#include "tests/testing/subprocess.h"
 
 namespace tessera::agent::data::testing {
 
@@ -19,6 +22,18 @@ inline void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(content.data(), static_cast<std::streamsize>(content.size()));
   ASSERT_TRUE(out.good()) << "cannot write " << path;
+}
+
+// Writes `content` to `<dir>/<dataset>.csv` and opens it as dataset
+// `dataset`; a failed open fails the test and gives nullptr.
+inline std::unique_ptr<CsvReader> WriteAndOpenCsv(const ::tessera::testing::TempDir& dir,
+                                                  const std::string& dataset,
+                                                  const std::string& content) {
+  const std::string path = dir.File(dataset + ".csv");
+  WriteFile(path, content);
+  absl::StatusOr<std::unique_ptr<CsvReader>> reader = CsvReader::Open(dataset, path);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  return reader.ok() ? std::move(*reader) : nullptr;
 }
 
 // Reads every remaining record of `source`.

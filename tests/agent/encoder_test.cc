@@ -18,7 +18,7 @@
 namespace tessera::agent::data {
 namespace {
 
-using ::tessera::agent::data::testing::WriteFile;
+using ::tessera::agent::data::testing::WriteAndOpenCsv;
 using ::tessera::testing::StatusIs;
 using ::tessera::testing::TempDir;
 using ::testing::ElementsAre;
@@ -39,10 +39,7 @@ Schema StudySchema() {
 class EncoderTest : public ::testing::Test {
  protected:
   std::unique_ptr<CsvReader> Open(const std::string& name, const std::string& content) {
-    WriteFile(dir_.File(name + ".csv"), content);
-    auto reader = CsvReader::Open(name, dir_.File(name + ".csv"));
-    EXPECT_TRUE(reader.ok()) << reader.status();
-    return reader.ok() ? std::move(*reader) : nullptr;
+    return WriteAndOpenCsv(dir_, name, content);
   }
 
   TempDir dir_;

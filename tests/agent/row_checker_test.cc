@@ -16,6 +16,7 @@
 namespace tessera::agent::data {
 namespace {
 
+using ::tessera::agent::data::testing::WriteAndOpenCsv;
 using ::tessera::agent::data::testing::WriteFile;
 using ::tessera::testing::StatusIs;
 using ::tessera::testing::TempDir;
@@ -35,10 +36,7 @@ Schema DiabetesSchema() {
 class RowCheckerTest : public ::testing::Test {
  protected:
   std::unique_ptr<CsvReader> OpenCsv(const std::string& content) {
-    WriteFile(dir_.File("diabetes.csv"), content);
-    auto reader = CsvReader::Open("diabetes", dir_.File("diabetes.csv"));
-    EXPECT_TRUE(reader.ok()) << reader.status();
-    return reader.ok() ? std::move(*reader) : nullptr;
+    return WriteAndOpenCsv(dir_, "diabetes", content);
   }
 
   // Scans `content` with `schema` (no hold-out) and returns the usable rows.
