@@ -55,13 +55,11 @@ RealFft::RealFft(size_t n) : n_(n), m_(n / 2) {
   for (size_t len = 2; len <= m_; len *= 2) {
     for (size_t j = 0; j < len / 2; ++j) stage_twiddles_.push_back(split_twiddles_[j * (n_ / len)]);
   }
-  bit_reverse_.resize(m_);
+  bit_reverse_.assign(m_, 0);
   size_t bits = 0;
   while ((size_t{1} << bits) < m_) ++bits;
-  for (size_t i = 0; i < m_; ++i) {
-    size_t r = 0;
-    for (size_t b = 0; b < bits; ++b) r |= ((i >> b) & 1) << (bits - 1 - b);
-    bit_reverse_[i] = r;
+  for (size_t i = 1; i < m_; ++i) {
+    bit_reverse_[i] = (bit_reverse_[i >> 1] >> 1) | ((i & 1) << (bits - 1));
   }
 }
 

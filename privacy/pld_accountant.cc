@@ -138,20 +138,46 @@ std::pair<long double, long double> PairMasses(const GaussianPair& pair, const E
                                                 : std::make_pair(n0, mixture);
 }
 
-// Connect-the-dots split of one bucket (l_{i-1}, l_i] with masses (p, qm):
-// p_hi = (p - e^{l_{i-1}} qm) / (1 - e^{-h}) at l_i, the rest at l_{i-1}.
-// A relative 1e-10 of p is moved up on top: moving P-mass to a larger loss
-// only increases delta(eps), and it covers the rounding error of the
-// subtraction (~1e-19 / h relative).
-void SplitBucket(long double p, long double qm, long double lower_loss, long double one_minus_e_h,
-                 double* lower, double* upper) {
+// exp(i h) for the grid indices of one discretisation, as the product of two
+// table entries (exp(h (i mod 64)) and exp(64 h floor(i / 64))), each
+// computed directly in long double: within a few ulps, with one
+// multiplication instead of an exp per bucket.
+class GridExp {
+ public:
+  GridExp(double h, int64_t first, int64_t last) : first_block_(FloorDiv(first)) {
+    for (int j = 0; j < 64; ++j) fine_[j] = std::exp(static_cast<long double>(h) * j);
+    const int64_t blocks = FloorDiv(last) - first_block_ + 1;
+    coarse_.resize(static_cast<size_t>(blocks));
+    for (int64_t b = 0; b < blocks; ++b) {
+      coarse_[static_cast<size_t>(b)] =
+          std::exp(static_cast<long double>(h) * 64 * static_cast<long double>(first_block_ + b));
+    }
+  }
+  // exp(i h); +inf when it overflows long double (losses above ~11000).
+  long double operator()(int64_t i) const {
+    const int64_t block = FloorDiv(i);
+    return coarse_[static_cast<size_t>(block - first_block_)] * fine_[i - block * 64];
+  }
+
+ private:
+  static int64_t FloorDiv(int64_t i) { return i >= 0 ? i / 64 : -((-i + 63) / 64); }
+  int64_t first_block_;
+  long double fine_[64];
+  std::vector<long double> coarse_;
+};
+
+// Connect-the-dots split of one bucket (l_{i-1}, l_i] with masses (p, qm),
+// where e^{l_{i-1}} = lower_ratio: p_hi = (p - e^{l_{i-1}} qm) / (1 - e^{-h})
+// at l_i, the rest at l_{i-1}. A relative 1e-10 of p is moved up on top:
+// moving P-mass to a larger loss only increases delta(eps), and it covers
+// the rounding error of the subtraction (~1e-18 / h relative).
+void SplitBucket(long double p, long double qm, long double lower_ratio,
+                 long double one_minus_e_h, double* lower, double* upper) {
   if (!(p > 0)) return;
   long double p_hi = p;
-  if (qm > 0) {
+  if (qm > 0 && std::isfinite(lower_ratio)) {
     // ratio = e^{l_{i-1}} qm / p, in [e^{-h}, 1] up to rounding.
-    const long double ratio = lower_loss < 11000
-                                  ? qm * std::exp(lower_loss) / p
-                                  : std::exp(std::log(qm) + lower_loss - std::log(p));
+    const long double ratio = qm * lower_ratio / p;
     p_hi = p * (1 - ratio) / one_minus_e_h;
   }
   p_hi = std::clamp(p_hi + 1e-10L * p, 0.0L, p);
@@ -194,6 +220,7 @@ StepPld DiscretizeStep(const GaussianStep& step, Direction direction, double h) 
     const int64_t i_hi = std::max<int64_t>(i_lo, static_cast<int64_t>(std::ceil(pair.Loss(x_hi) / h)));
     out.first = i_lo;
     out.mass.assign(static_cast<size_t>(i_hi - i_lo + 1), 0.0);
+    const GridExp grid_exp(h, i_lo, i_hi);
     // Everything at or below l_{i_lo} goes to i_lo (pessimistic; for q = 1
     // that is the N(0, s^2) mass below -9.5 s, ~1e-21).
     Edge previous = MakeEdge(std::min(pair.XOfLoss(static_cast<long double>(i_lo) * h), x_hi), s);
@@ -204,8 +231,7 @@ StepPld DiscretizeStep(const GaussianStep& step, Direction direction, double h) 
       const Edge edge = MakeEdge(x, s);
       const auto [p, qm] = PairMasses(pair, previous, edge);
       const size_t k = static_cast<size_t>(i - i_lo);
-      SplitBucket(p, qm, static_cast<long double>(i - 1) * h, one_minus_e_h, &out.mass[k - 1],
-                  &out.mass[k]);
+      SplitBucket(p, qm, grid_exp(i - 1), one_minus_e_h, &out.mass[k - 1], &out.mass[k]);
       previous = edge;
     }
     // Beyond x_hi the loss keeps growing: +infinity (pessimistic).
@@ -222,6 +248,7 @@ StepPld DiscretizeStep(const GaussianStep& step, Direction direction, double h) 
   const int64_t i_hi = std::max<int64_t>(i_lo, static_cast<int64_t>(std::ceil(pair.Loss(x_lo) / h)));
   out.first = i_lo;
   out.mass.assign(static_cast<size_t>(i_hi - i_lo + 1), 0.0);
+  const GridExp grid_exp(h, i_lo, i_hi);
   // Loss <= l_{i_lo}, i.e. x >= x(l_{i_lo}), goes to i_lo (pessimistic).
   Edge upper = MakeEdge(pair.XOfLoss(static_cast<long double>(i_lo) * h), s);
   const Edge plus_inf = MakeEdge(std::numeric_limits<long double>::infinity(), s);
@@ -230,8 +257,7 @@ StepPld DiscretizeStep(const GaussianStep& step, Direction direction, double h) 
     const Edge lower = MakeEdge(std::max(pair.XOfLoss(static_cast<long double>(i) * h), x_lo), s);
     const auto [p, qm] = PairMasses(pair, lower, upper);
     const size_t k = static_cast<size_t>(i - i_lo);
-    SplitBucket(p, qm, static_cast<long double>(i - 1) * h, one_minus_e_h, &out.mass[k - 1],
-                &out.mass[k]);
+    SplitBucket(p, qm, grid_exp(i - 1), one_minus_e_h, &out.mass[k - 1], &out.mass[k]);
     upper = lower;
   }
   // Below x_lo: +infinity (pessimistic; ~1e-21).
@@ -407,7 +433,12 @@ DiscretePld ConvolveOnWindow(const std::vector<StepPld>& steps, double h, int64_
       } else if (step.count == 1) {
         zero_terms[f] += 1;
       }
-      product[f] *= magnitude == 0 ? std::complex<double>(0.0) : std::pow(spectrum[f], count);
+      // |X|^T below the smallest double is exactly what pow would return.
+      if (magnitude == 0 || count * std::log(magnitude) < -750) {
+        product[f] = 0;
+      } else {
+        product[f] *= std::pow(spectrum[f], count);
+      }
     }
     finite_mass *= std::pow(1 - step.infinity_mass, count);
   }

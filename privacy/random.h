@@ -72,7 +72,7 @@ class OsRandomSource final : public RandomSource {
  private:
   OsRandomSource() = default;
   void Refill();
-  static constexpr size_t kBufferWords = 512;
+  static constexpr size_t kBufferWords = 4096;  // 32 KiB per getrandom call
   uint64_t buffer_[kBufferWords] = {};
   size_t position_ = kBufferWords;
 };
