@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
-#include "model/random.h"
+#include "privacy/random.h"
 #include "model/torchscript_model.h"
 
 namespace tessera::model {
@@ -50,13 +50,13 @@ absl::StatusOr<std::unique_ptr<BuiltinMlp>> BuiltinMlp::Create(std::vector<int64
   // weight and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias, both of which
   // come to the bound 1/sqrt(fan_in).
   Eigen::VectorXf params(spec.size());
-  std::unique_ptr<RandomStream> random = RandomStream::Seeded(init_seed);
+  privacy::Xoshiro256StarStar random(init_seed);
   for (size_t l = 0; l + 1 < widths.size(); ++l) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(widths[l]));
     for (size_t t = 2 * l; t <= 2 * l + 1; ++t) {
       const int64_t begin = spec.offset(t);
       for (int64_t i = 0; i < spec.tensors()[t].NumElements(); ++i) {
-        params[begin + i] = static_cast<float>(bound * (2.0 * random->NextUniform() - 1.0));
+        params[begin + i] = static_cast<float>(bound * (2.0 * privacy::Uniform01(random) - 1.0));
       }
     }
   }

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "model/random.h"
+#include "privacy/random.h"
+#include "privacy/samplers.h"
 #include "model/roc_auc.h"
 #include "model/torchscript_model.h"
 
@@ -96,16 +98,15 @@ class Run {
 
   // One DP-SGD step on the lot (x, y) drawn with rate q from n records.
   absl::Status PrivateStep(const Eigen::MatrixXf& x, const Eigen::VectorXf& y, double q,
-                           int64_t n, RandomStream& random) {
+                           int64_t n, privacy::RandomSource& random) {
     const DpSgdOptions& dp = options_.dp;
     TESSERA_ASSIGN_OR_RETURN(double loss_sum,
                              model_.ClippedGradientSum(params_, x, y, options_.loss, dp.clip_norm,
                                                        &gradient_, nullptr));
     // Abadi et al. 2016, Algorithm 1: g~ = (sum_i clip(g_i) + N(0, sigma^2 C^2 I)) / L,
     // with L the expected lot size qN under Poisson sampling.
-    random.AddGaussianNoise(dp.noise_multiplier * dp.clip_norm,
-                            absl::MakeSpan(gradient_.data(), static_cast<size_t>(gradient_.size())));
-    TESSERA_RETURN_IF_ERROR(random.status());
+    AddGaussianNoise(dp.noise_multiplier * dp.clip_norm, random,
+                     absl::MakeSpan(gradient_.data(), static_cast<size_t>(gradient_.size())));
     gradient_ /= static_cast<float>(q * static_cast<double>(n));
     Finish(loss_sum, x.rows());
     return absl::OkStatus();
@@ -168,9 +169,9 @@ absl::StatusOr<TrainResult> Train(Model& model, const Eigen::MatrixXf& features,
   std::vector<int64_t> indices;
 
   if (!options.dp.enabled) {
-    std::unique_ptr<RandomStream> random = RandomStream::Seeded(options.seed);
+    privacy::Xoshiro256StarStar random(options.seed);
     for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
-      RandomPermutation(n, *random, &indices);
+      RandomPermutation(n, random, &indices);
       for (int64_t begin = 0; begin < n; begin += options.batch_size) {
         const int64_t count = std::min(options.batch_size, n - begin);
         Gather(features, targets, indices.data() + begin, count, &x, &y);
@@ -180,17 +181,17 @@ absl::StatusOr<TrainResult> Train(Model& model, const Eigen::MatrixXf& features,
     return run.Result();
   }
 
-  std::unique_ptr<RandomStream> random;
+  std::unique_ptr<privacy::RandomSource> random;
   if (options.dp.insecure_test_seed.has_value()) {
-    random = RandomStream::Seeded(*options.dp.insecure_test_seed);
+    random = std::make_unique<privacy::Xoshiro256StarStar>(*options.dp.insecure_test_seed);
   } else {
-    TESSERA_ASSIGN_OR_RETURN(random, RandomStream::Secure());
+    TESSERA_ASSIGN_OR_RETURN(random, CsprngSource::Create());
   }
   const double q = std::min(
       1.0, static_cast<double>(options.batch_size) / static_cast<double>(n));
   const int64_t steps = options.epochs * steps_per_epoch;
   for (int64_t step = 0; step < steps; ++step) {
-    PoissonSample(n, q, *random, &indices);
+    TESSERA_ASSIGN_OR_RETURN(indices, privacy::PoissonSubsample(n, q, *random));
     Gather(features, targets, indices.data(), static_cast<Eigen::Index>(indices.size()), &x, &y);
     TESSERA_RETURN_IF_ERROR(run.PrivateStep(x, y, q, n, *random));
   }

@@ -21,9 +21,9 @@
 // number of steps is epochs * ceil(N / batch_size). Privacy accounting is
 // left to privacy/: the result reports (q, sigma, steps), which is exactly
 // the Poisson-subsampled Gaussian mechanism composed `steps` times
-// (Mironov, Talwar & Zhang 2019, arXiv:1908.10530). The sampling and the
-// noise come from the OS CSPRNG unless a test seed is given (see
-// model/random.h for why).
+// (Mironov, Talwar & Zhang 2019, arXiv:1908.10530). The lots and the noise
+// come from the OS CSPRNG unless a test seed is given (see model/random.h for
+// why).
 //
 // FedProx (Li et al. 2020, "Federated Optimization in Heterogeneous
 // Networks", arXiv:1812.06127, Eq. 2): when mu > 0 the local objective gains
@@ -109,7 +109,8 @@ struct TrainResult {
 // finite, or when an option is out of range (epochs, batch_size, threads
 // < 1; learning rate, clip norm not positive; mu, noise multiplier negative;
 // betas outside [0, 1)). INVALID_ARGUMENT too when training diverges to a
-// NaN or infinite parameter. INTERNAL when the OS random generator fails.
+// NaN or infinite parameter. INTERNAL when DP-SGD cannot read the OS
+// random generator.
 absl::StatusOr<TrainResult> Train(Model& model, const Eigen::MatrixXf& features,
                                   const Eigen::VectorXf& targets, const FlatParams& start,
                                   const TrainOptions& options);

@@ -15,6 +15,7 @@ namespace tessera::model {
 namespace {
 
 using ::tessera::model::testing::MaxRelativeDifference;
+using ::tessera::model::testing::ReloadAsTorchScript;
 using ::tessera::model::testing::TestdataPath;
 using ::tessera::model::testing::UniformVector;
 using ::tessera::testing::StatusIs;
@@ -55,8 +56,7 @@ class FastVersusFallbackTest : public ::testing::TestWithParam<Case> {
     ASSERT_OK_AND_ASSIGN(builtin_, Model::Mlp(c.features, c.hidden, c.outputs, /*init_seed=*/11));
     params_ = UniformVector(builtin_->spec().size(), 0.7f, 12);
     ASSERT_OK(builtin_->SetParameters(FlatParams::FromValues(builtin_->spec(), params_).value()));
-    ASSERT_OK_AND_ASSIGN(std::string bytes, builtin_->SerializeTorchScript());
-    ASSERT_OK_AND_ASSIGN(fallback_, Model::LoadTorchScript(bytes));
+    ASSERT_OK_AND_ASSIGN(fallback_, ReloadAsTorchScript(*builtin_));
     ASSERT_FALSE(fallback_->builtin());
     const int64_t rows = 9;
     features_ = Eigen::Map<const Eigen::MatrixXf>(

@@ -8,17 +8,18 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "model/random.h"
+#include "privacy/random.h"
 #include "tests/testing/subprocess.h"
 
 namespace tessera::model::testing {
 
 Data SeparableData(int64_t n, int64_t features, uint64_t seed) {
-  std::unique_ptr<RandomStream> random = RandomStream::Seeded(seed);
+  privacy::Xoshiro256StarStar random(seed);
   Data data{Eigen::MatrixXf(n, features), Eigen::VectorXf(n)};
   for (int64_t i = 0; i < n; ++i) {
     double score = 0.25;
     for (int64_t j = 0; j < features; ++j) {
-      const double x = random->NextGaussian();
+      const double x = SampleGaussian(random);
       data.features(i, j) = static_cast<float>(x);
       score += (j % 2 == 0 ? 1.0 : -0.5) * x;
     }
@@ -28,13 +29,13 @@ Data SeparableData(int64_t n, int64_t features, uint64_t seed) {
 }
 
 Data ThreeClassData(int64_t n, int64_t features, uint64_t seed) {
-  std::unique_ptr<RandomStream> random = RandomStream::Seeded(seed);
+  privacy::Xoshiro256StarStar random(seed);
   Data data{Eigen::MatrixXf(n, features), Eigen::VectorXf(n)};
   for (int64_t i = 0; i < n; ++i) {
     const int64_t label = i % 3;
     for (int64_t j = 0; j < features; ++j) {
       data.features(i, j) =
-          static_cast<float>(random->NextGaussian() + (j == label ? 2.5 : 0.0));
+          static_cast<float>(SampleGaussian(random) + (j == label ? 2.5 : 0.0));
     }
     data.targets[i] = static_cast<float>(label);
   }
@@ -42,12 +43,18 @@ Data ThreeClassData(int64_t n, int64_t features, uint64_t seed) {
 }
 
 Eigen::VectorXf UniformVector(int64_t size, float scale, uint64_t seed) {
-  std::unique_ptr<RandomStream> random = RandomStream::Seeded(seed);
+  privacy::Xoshiro256StarStar random(seed);
   Eigen::VectorXf values(size);
   for (int64_t i = 0; i < size; ++i) {
-    values[i] = scale * static_cast<float>(2.0 * random->NextUniform() - 1.0);
+    values[i] = scale * static_cast<float>(2.0 * privacy::Uniform01(random) - 1.0);
   }
   return values;
+}
+
+absl::StatusOr<std::unique_ptr<Model>> ReloadAsTorchScript(Model& model) {
+  absl::StatusOr<std::string> bytes = model.SerializeTorchScript();
+  if (!bytes.ok()) return bytes.status();
+  return Model::LoadTorchScript(*bytes);
 }
 
 std::string TestdataPath(const std::string& name) {

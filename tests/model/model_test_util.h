@@ -7,7 +7,9 @@
 #include <string>
 
 #include "Eigen/Core"
+#include "absl/status/statusor.h"
 #include "common/flat_params.h"
+#include "model/model.h"
 
 namespace tessera::model::testing {
 
@@ -26,6 +28,10 @@ Data ThreeClassData(int64_t n, int64_t features, uint64_t seed);
 
 // Values drawn uniformly from [-scale, scale] (seeded), e.g. for parameters.
 Eigen::VectorXf UniformVector(int64_t size, float scale, uint64_t seed);
+
+// `model` exported as TorchScript and loaded back: the same network run by
+// libtorch autograd (the general path) instead of the built-in closed form.
+absl::StatusOr<std::unique_ptr<Model>> ReloadAsTorchScript(Model& model);
 
 // The absolute path of a file in tests/model/testdata/.
 std::string TestdataPath(const std::string& name);

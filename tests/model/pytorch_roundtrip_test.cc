@@ -34,10 +34,11 @@ class PyTorchRoundTripTest : public ::testing::Test {
     }
   }
 
-  // Writes `inputs`, runs load_in_pytorch.py on `model_path` and returns the
-  // table it prints (one row per example).
+  // Writes `inputs`, runs load_in_pytorch.py on `model_path` (with
+  // --as-sequential when asked) and returns the table it prints (one row per
+  // example).
   Eigen::MatrixXf RunPyTorch(const std::string& model_path, const Eigen::MatrixXf& inputs,
-                             const std::string& widths = "") {
+                             bool as_sequential = false) {
     const std::string inputs_path = dir_.File("inputs.txt");
     {
       std::ofstream out(inputs_path);
@@ -49,7 +50,7 @@ class PyTorchRoundTripTest : public ::testing::Test {
     }
     std::vector<std::string> argv = {*python_, TestdataPath("load_in_pytorch.py"), model_path,
                                      inputs_path};
-    if (!widths.empty()) argv.push_back(widths);
+    if (as_sequential) argv.push_back("--as-sequential");
     auto run = tessera::testing::RunCommand(argv, absl::Seconds(120));
     EXPECT_TRUE(run.ok()) << run.status();
     if (!run.ok()) return {};
@@ -99,35 +100,32 @@ TEST_F(PyTorchRoundTripTest, FixtureTrainedInCppLoadsBackInPyTorch) {
   EXPECT_LT(MaxRelativeDifference(pytorch, expected), 1e-6);
 }
 
-TEST_F(PyTorchRoundTripTest, BuiltinMlpExportLoadsInPyTorchAndIntoNnSequential) {
-  ASSERT_OK_AND_ASSIGN(auto model, Model::Mlp(30, {64, 32}, 1, /*init_seed=*/52));
-  ASSERT_OK(model->SetParameters(
-      FlatParams::FromValues(model->spec(), UniformVector(model->spec().size(), 0.3f, 53)).value()));
-  const std::string path = dir_.File("mlp.pt");
-  ASSERT_OK(model->SaveTorchScriptFile(path));
-
-  const Eigen::MatrixXf inputs =
-      Eigen::Map<const Eigen::MatrixXf>(UniformVector(12 * 30, 2.0f, 54).data(), 12, 30);
-  ASSERT_OK_AND_ASSIGN(Eigen::MatrixXf expected, model->Forward(inputs));
-  const Eigen::MatrixXf pytorch = RunPyTorch(path, inputs, "30,64,32,1");
-  ASSERT_EQ(pytorch.rows(), 12);
-  ASSERT_EQ(pytorch.cols(), 2);  // the TorchScript module, then nn.Sequential
-  EXPECT_LT(MaxRelativeDifference(pytorch.col(0), expected), 1e-5);
-  EXPECT_LT(MaxRelativeDifference(pytorch.col(1), expected), 1e-5);
-}
-
-TEST_F(PyTorchRoundTripTest, MultiClassLogisticRegressionExport) {
-  ASSERT_OK_AND_ASSIGN(auto model, Model::LogisticRegression(5, 3, /*init_seed=*/55));
-  const std::string path = dir_.File("lr.pt");
-  ASSERT_OK(model->SaveTorchScriptFile(path));
-  const Eigen::MatrixXf inputs =
-      Eigen::Map<const Eigen::MatrixXf>(UniformVector(4 * 5, 1.0f, 56).data(), 4, 5);
-  ASSERT_OK_AND_ASSIGN(Eigen::MatrixXf expected, model->Forward(inputs));
-  const Eigen::MatrixXf pytorch = RunPyTorch(path, inputs, "5,3");
-  ASSERT_EQ(pytorch.rows(), 4);
-  ASSERT_EQ(pytorch.cols(), 6);
-  EXPECT_LT(MaxRelativeDifference(pytorch.leftCols(3), expected), 1e-5);
-  EXPECT_LT(MaxRelativeDifference(pytorch.rightCols(3), expected), 1e-5);
+TEST_F(PyTorchRoundTripTest, BuiltinExportsLoadInPyTorchAndIntoNnSequential) {
+  // The exported module, and its state_dict loaded strictly into the
+  // nn.Sequential(Linear, ReLU, ..., Linear) of the same widths, give the
+  // outputs the built-in model gives.
+  struct Shape {
+    int64_t features;
+    std::vector<int64_t> hidden;
+    int64_t outputs;
+  };
+  for (const Shape& shape : {Shape{30, {64, 32}, 1}, Shape{5, {}, 3}}) {
+    ASSERT_OK_AND_ASSIGN(auto model, Model::Mlp(shape.features, shape.hidden, shape.outputs, 52));
+    ASSERT_OK(model->SetParameters(
+        FlatParams::FromValues(model->spec(), UniformVector(model->spec().size(), 0.3f, 53))
+            .value()));
+    const std::string path = dir_.File("builtin.pt");
+    ASSERT_OK(model->SaveTorchScriptFile(path));
+    const int64_t rows = 12;
+    const Eigen::MatrixXf inputs = Eigen::Map<const Eigen::MatrixXf>(
+        UniformVector(rows * shape.features, 2.0f, 54).data(), rows, shape.features);
+    ASSERT_OK_AND_ASSIGN(Eigen::MatrixXf expected, model->Forward(inputs));
+    const Eigen::MatrixXf pytorch = RunPyTorch(path, inputs, /*as_sequential=*/true);
+    ASSERT_EQ(pytorch.rows(), rows) << model->Describe();
+    ASSERT_EQ(pytorch.cols(), 2 * shape.outputs);  // the TorchScript module, then nn.Sequential
+    EXPECT_LT(MaxRelativeDifference(pytorch.leftCols(shape.outputs), expected), 1e-5);
+    EXPECT_LT(MaxRelativeDifference(pytorch.rightCols(shape.outputs), expected), 1e-5);
+  }
 }
 
 }  // namespace

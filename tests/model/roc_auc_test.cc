@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/random.h"
+#include "privacy/random.h"
 #include "tests/testing/status_matchers.h"
 
 namespace tessera::model {
@@ -68,14 +69,14 @@ TEST(RocAucTest, PerfectReversedAndUninformative) {
 TEST(RocAucTest, EqualsDirectAucWhenClassesNeverShareABin) {
   // Scores at bin centres, with positives and negatives in disjoint bins:
   // binning loses nothing, so the result must equal the direct AUC.
-  std::unique_ptr<RandomStream> random = RandomStream::Seeded(41);
+  privacy::Xoshiro256StarStar random(41);
   const int64_t bins = 64;
   std::vector<double> negatives, positives;
   for (int i = 0; i < 300; ++i) {
-    const auto bin = static_cast<double>(random->NextBelow(32));
+    const auto bin = static_cast<double>(privacy::UniformBelow(random, 32));
     // Negatives in even bins, positives in odd bins, positives skewed high.
     negatives.push_back((2 * bin + 0.5) / bins);
-    positives.push_back((2 * std::max(bin, static_cast<double>(random->NextBelow(32))) + 1.5) / bins);
+    positives.push_back((2 * std::max(bin, static_cast<double>(privacy::UniformBelow(random, 32))) + 1.5) / bins);
   }
   const Histograms h = Bin(negatives, positives, bins);
   EXPECT_THAT(RocAucFromHistograms(h.negatives, h.positives),
@@ -85,12 +86,12 @@ TEST(RocAucTest, EqualsDirectAucWhenClassesNeverShareABin) {
 TEST(RocAucTest, WithinHalfTheSharedBinFractionOfDirectAuc) {
   // Continuous scores: binning treats same-bin pairs as ties, so the error is
   // at most half the fraction of (positive, negative) pairs sharing a bin.
-  std::unique_ptr<RandomStream> random = RandomStream::Seeded(42);
+  privacy::Xoshiro256StarStar random(42);
   const int64_t bins = 64;
   std::vector<double> negatives, positives;
   for (int i = 0; i < 400; ++i) {
-    negatives.push_back(1.0 / (1.0 + std::exp(-(random->NextGaussian() - 0.5))));
-    positives.push_back(1.0 / (1.0 + std::exp(-(random->NextGaussian() + 0.5))));
+    negatives.push_back(1.0 / (1.0 + std::exp(-(SampleGaussian(random) - 0.5))));
+    positives.push_back(1.0 / (1.0 + std::exp(-(SampleGaussian(random) + 0.5))));
   }
   const Histograms h = Bin(negatives, positives, bins);
   double shared = 0;

@@ -12,6 +12,7 @@ namespace tessera::model {
 namespace {
 
 using ::tessera::model::testing::Data;
+using ::tessera::model::testing::ReloadAsTorchScript;
 using ::tessera::model::testing::SeparableData;
 using ::tessera::model::testing::TestdataPath;
 using ::tessera::model::testing::ThreeClassData;
@@ -224,8 +225,7 @@ TEST(TrainerTest, SameSeedGivesBitIdenticalParameters) {
     std::unique_ptr<Model> model;
     if (torchscript) {
       ASSERT_OK_AND_ASSIGN(auto builtin, Model::Mlp(5, {6}, 1, 17));
-      ASSERT_OK_AND_ASSIGN(std::string bytes, builtin->SerializeTorchScript());
-      ASSERT_OK_AND_ASSIGN(model, Model::LoadTorchScript(bytes));
+      ASSERT_OK_AND_ASSIGN(model, ReloadAsTorchScript(*builtin));
     } else {
       ASSERT_OK_AND_ASSIGN(model, Model::Mlp(5, {6}, 1, 17));
     }
@@ -247,8 +247,7 @@ TEST(TrainerTest, TorchScriptAndBuiltinTrainAlike) {
   // steps, so the results agree up to float rounding.
   const Data data = SeparableData(128, 5, 18);
   ASSERT_OK_AND_ASSIGN(auto builtin, Model::Mlp(5, {6}, 1, 19));
-  ASSERT_OK_AND_ASSIGN(std::string bytes, builtin->SerializeTorchScript());
-  ASSERT_OK_AND_ASSIGN(auto scripted, Model::LoadTorchScript(bytes));
+  ASSERT_OK_AND_ASSIGN(auto scripted, ReloadAsTorchScript(*builtin));
   const FlatParams start = builtin->GetParameters();
   TrainOptions options = Options(LossKind::kBinaryCrossEntropyWithLogits, OptimizerKind::kSgd, 0.1);
   options.epochs = 2;

@@ -1,18 +1,35 @@
 #!/usr/bin/env python3
 """Loads a TorchScript file written by Tessera in PyTorch and prints its outputs.
 
-Usage: load_in_pytorch.py MODEL INPUTS [WIDTHS]
-  MODEL   a file written by Model::SaveTorchScriptFile
-  INPUTS  a text file with one example per line (features separated by spaces)
-  WIDTHS  optional, e.g. 30,64,32,1: also load the module's state_dict into
-          the equivalent torch.nn.Sequential of Linear and ReLU layers
-          (strictly: every key must match) and print its outputs too.
+Usage: load_in_pytorch.py MODEL INPUTS [--as-sequential]
+  MODEL            a file written by Model::SaveTorchScriptFile
+  INPUTS           a text file with one example per line (features separated
+                   by spaces)
+  --as-sequential  also load the module's state_dict strictly into a
+                   torch.nn.Sequential with a Linear layer at every index that
+                   has a "<index>.weight" key and a ReLU at every index
+                   between them (the layout of Tessera's built-in models),
+                   and print its outputs too
 Prints one line per example: the module's output(s), then the Sequential's.
 """
 
 import sys
 
 import torch
+
+
+def sequential_like(state):
+    """The nn.Sequential whose Linear layers sit where `state` has weights."""
+    linear = {int(key.split(".")[0]): value.shape for key, value in state.items()
+              if key.endswith(".weight")}
+    layers = []
+    for index in range(max(linear) + 1):
+        if index in linear:
+            out_features, in_features = linear[index]
+            layers.append(torch.nn.Linear(in_features, out_features))
+        else:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers)
 
 
 def main() -> None:
@@ -23,18 +40,11 @@ def main() -> None:
     inputs = torch.tensor(rows, dtype=torch.float32)
     with torch.no_grad():
         columns = [module(inputs).reshape(len(rows), -1)]
-        if len(sys.argv) > 3:
-            widths = [int(w) for w in sys.argv[3].split(",")]
-            layers = []
-            for i in range(len(widths) - 1):
-                layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
-                if i + 2 < len(widths):
-                    layers.append(torch.nn.ReLU())
-            sequential = torch.nn.Sequential(*layers)
+        if "--as-sequential" in sys.argv[3:]:
+            sequential = sequential_like(module.state_dict())
             sequential.load_state_dict(module.state_dict(), strict=True)
             columns.append(sequential(inputs).reshape(len(rows), -1))
-    table = torch.cat(columns, dim=1)
-    for row in table:
+    for row in torch.cat(columns, dim=1):
         print(" ".join("%.9g" % float(v) for v in row))
 
 
