@@ -323,9 +323,9 @@ absl::Status CsvReader::ReadHeader() {
     }
     auto [it, inserted] = seen.emplace(name, i);
     if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(at_line, "column `", name,
-                                                     "` appears twice in the header (columns ",
-                                                     it->second + 1, " and ", i + 1, ")"));
+      // Not named: a file without a header row would show a record here.
+      return absl::InvalidArgumentError(absl::StrCat(at_line, "header columns ", it->second + 1,
+                                                     " and ", i + 1, " have the same name"));
     }
     columns_.push_back(std::move(name));
   }

@@ -19,7 +19,9 @@
 //     back with Record::defect set and reading goes on;
 //   - a field that is not UTF-8 (RFC 3629): that cell is kInvalidUtf8;
 //   - an empty file, a header with an empty or repeated name, bad quoting or
-//     invalid UTF-8 in the header: Open() fails with INVALID_ARGUMENT;
+//     invalid UTF-8 in the header: Open() fails with INVALID_ARGUMENT (naming
+//     column positions only: a file without a header row would otherwise
+//     show its first record);
 //   - a quoted field still open at the end of the file: Next() fails with
 //     DATA_LOSS naming the line where the record starts and the column.
 // Line numbers are 1-based physical lines (CRLF counts as one line break) of

@@ -38,25 +38,26 @@ absl::StatusOr<RowChecker> RowChecker::Create(const Schema& schema, const Record
   absl::flat_hash_map<std::string, size_t> index;
   for (size_t i = 0; i < source.columns().size(); ++i) index.emplace(source.columns()[i], i);
 
-  std::vector<std::string> missing;
+  // Names of schema columns the source lacks, each with the source column
+  // that differs only in letter case, if any.
+  std::vector<std::pair<std::string, std::string>> missing;
+  bool any_column_known = false;
   auto bind = [&](const ColumnSpec& spec) {
     BoundColumn column;
     column.spec = spec;
     if (auto it = index.find(spec.name); it != index.end()) {
       column.source_index = it->second;
+      any_column_known = true;
     } else {
-      std::string line = absl::StrCat("column `", spec.name, "` is missing from dataset `",
-                                      source.dataset(), "` (",
-                                      source.kind() == DatasetKind::kSqlite ? "query returns"
-                                                                            : "file has",
-                                      ": ", ListColumns(source.columns()), ")");
+      std::string other_case;
       for (const std::string& candidate : source.columns()) {
         if (absl::EqualsIgnoreCase(candidate, spec.name)) {
-          absl::StrAppend(&line, "; did you mean `", candidate, "`?");
+          other_case = candidate;
+          any_column_known = true;
           break;
         }
       }
-      missing.push_back(std::move(line));
+      missing.emplace_back(spec.name, std::move(other_case));
     }
     for (size_t c = 0; c < spec.categories.size(); ++c) {
       column.category_index.emplace(spec.categories[c], static_cast<int>(c));
@@ -72,7 +73,28 @@ absl::StatusOr<RowChecker> RowChecker::Create(const Schema& schema, const Record
   };
   for (const ColumnSpec& feature : schema.features) checker.features_.push_back(bind(feature));
   checker.label_ = bind(schema.label);
-  if (!missing.empty()) return absl::FailedPreconditionError(absl::StrJoin(missing, "\n"));
+  if (missing.empty()) return checker;
+  const bool sqlite = source.kind() == DatasetKind::kSqlite;
+  if (!any_column_known) {
+    // Then the "header" may well be a first row of data (a CSV file written
+    // without one): its names are not repeated, as they may be values.
+    std::vector<std::string> wanted;
+    for (const auto& [name, unused] : missing) wanted.push_back(name);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dataset `", source.dataset(), "` has none of the columns the job reads (",
+        ListColumns(wanted), "); ",
+        sqlite ? "the query must return columns with these names"
+               : "the first line of the file must be a header row naming the columns"));
+  }
+  std::vector<std::string> lines;
+  for (const auto& [name, other_case] : missing) {
+    std::string line = absl::StrCat("column `", name, "` is missing from dataset `",
+                                    source.dataset(), "` (", sqlite ? "query returns" : "file has",
+                                    ": ", ListColumns(source.columns()), ")");
+    if (!other_case.empty()) absl::StrAppend(&line, "; did you mean `", other_case, "`?");
+    lines.push_back(std::move(line));
+  }
+  return absl::FailedPreconditionError(absl::StrJoin(lines, "\n"));
   return checker;
 }
 

@@ -48,7 +48,9 @@ class RowChecker {
   // schema reads is not in the source, one line per missing column:
   //   column `hba1c` is missing from dataset `diabetes` (file has: age, sex)
   // (SQLite: "query returns:"), with "; did you mean `HbA1c`?" when a column
-  // differs only in letter case.
+  // differs only in letter case. When none of the schema's columns is there
+  // the source's names are not listed (a CSV file without a header row would
+  // show its first record): the message names the columns the job reads.
   static absl::StatusOr<RowChecker> Create(const Schema& schema, const RecordSource& source);
 
   // Checks `record`. Returns true and fills `*row` when the record can be

@@ -30,7 +30,8 @@ const std::vector<std::string>& Sentinels() {
       "SENTINEL_NAN_1",   "987654321",        "SENTINEL_CAT_2",  "SENTINEL_BIN_3",
       "INEL_QUOTE_4",     "SENTINEL_EXTRA_5", "SENTINEL_UTF8_6", "SENTINEL_LABEL_7",
       "SENTINEL_OPEN_8",  "SENTINEL_LONG_9",  "SENTINEL_SQL_10", "SENTINEL_BLOB_11",
-      "SENTINEL_JSON_12", "SENTINEL_NOTE_13", "24681357"};
+      "SENTINEL_JSON_12", "SENTINEL_NOTE_13", "24681357", "SENTINEL_HEAD_14",
+      "SENTINEL_DUP_15"};
   return *sentinels;
 }
 
@@ -115,6 +116,23 @@ TEST_F(NoPatientValuesTest, CsvErrorsThatStopReading) {
   result = too_long->Next(&record);
   ASSERT_FALSE(result.ok());
   Collect(result.status());
+}
+
+TEST_F(NoPatientValuesTest, CsvFilesWithoutAHeaderRow) {
+  // The first record is taken for the header: neither the schema check nor
+  // the header check may repeat it.
+  WriteFile(dir_.File("no_header.csv"), "SENTINEL_HEAD_14,female,1,0\n40,male,0,1\n");
+  ASSERT_OK_AND_ASSIGN(auto reader, CsvReader::Open("no_header", dir_.File("no_header.csv")));
+  absl::StatusOr<RowChecker> checker =
+      RowChecker::Create(StudySchema(MissingPolicy::kSkipRow), *reader);
+  ASSERT_FALSE(checker.ok());
+  Collect(checker.status());
+
+  WriteFile(dir_.File("repeated.csv"), "SENTINEL_DUP_15,1,SENTINEL_DUP_15\n");
+  absl::StatusOr<std::unique_ptr<CsvReader>> repeated =
+      CsvReader::Open("repeated", dir_.File("repeated.csv"));
+  ASSERT_FALSE(repeated.ok());
+  Collect(repeated.status());
 }
 
 TEST_F(NoPatientValuesTest, SqliteCellsAndErrors) {

@@ -75,6 +75,17 @@ TEST_F(RowCheckerTest, ListsEveryMissingColumnAndSuggestsADifferentCase) {
                        "smoker)"));
 }
 
+TEST_F(RowCheckerTest, DoesNotRepeatAHeaderThatSharesNoColumnWithTheSchema) {
+  // A file written without a header row: its first record is read as the
+  // header and must not be echoed.
+  auto reader = OpenCsv("64,female,1,0\n70,male,0,1\n");
+  EXPECT_THAT(RowChecker::Create(DiabetesSchema(), *reader),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       "dataset `diabetes` has none of the columns the job reads (age, sex, "
+                       "smoker, outcome); the first line of the file must be a header row "
+                       "naming the columns"));
+}
+
 TEST_F(RowCheckerTest, ShortensALongColumnList) {
   std::string header = "outcome";
   for (int i = 0; i < 30; ++i) absl::StrAppend(&header, ",c", i);
