@@ -81,7 +81,8 @@ class RecordSource {
   // when a record was read and false at the end of the data. Errors (the
   // source cannot be read any further): DATA_LOSS for a file that ends in
   // the middle of a quoted field, RESOURCE_EXHAUSTED for a record longer
-  // than the reader's limit, INTERNAL for I/O or SQL errors; each names the
+  // than the reader's limit, UNAVAILABLE for a database that stays locked
+  // (worth a retry), INTERNAL for other I/O or SQL errors; each names the
   // dataset and where it stopped, never a value.
   virtual absl::StatusOr<bool> Next(Record* record) = 0;
 };

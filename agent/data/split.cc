@@ -13,7 +13,7 @@ constexpr uint64_t kGoldenGamma = 0x9E3779B97F4A7C15ULL;
 }  // namespace
 
 uint64_t SplitMix64Mix(uint64_t z) {
-  // The variant-13 finalizer with the constants of splitmix64.c.
+  // David Stafford's "Mix13" finalizer, with the constants of splitmix64.c.
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
