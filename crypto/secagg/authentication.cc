@@ -1,5 +1,7 @@
 #include "crypto/secagg/authentication.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "crypto/secagg/key_schedule.h"
@@ -22,12 +24,15 @@ absl::StatusOr<std::shared_ptr<const PeerAuthenticator>> PeerAuthenticator::Crea
 }
 
 absl::StatusOr<PeerAuthenticator::Checked> PeerAuthenticator::CheckChain(
-    ByteSpan der, const std::string& site_id) const {
+    ByteSpan der, const std::string& site_id, absl::Time now) const {
   const std::string key(AsStringView(der));
   {
     absl::MutexLock lock(&mutex_);
     auto it = memo_.find(key);
-    if (it != memo_.end()) return it->second;
+    // Outside the remembered window the full check below says what is wrong.
+    if (it != memo_.end() && now >= it->second.valid_from && now < it->second.valid_until) {
+      return it->second;
+    }
   }
   absl::StatusOr<std::unique_ptr<Certificate>> certificate = Certificate::FromDer(der);
   if (!certificate.ok()) {
@@ -35,7 +40,7 @@ absl::StatusOr<PeerAuthenticator::Checked> PeerAuthenticator::CheckChain(
                                                    "` is unreadable: ",
                                                    certificate.status().message()));
   }
-  absl::Status chain = (*certificate)->VerifyIssuedBy(*ca_, settings_.now);
+  absl::Status chain = (*certificate)->VerifyIssuedBy(*ca_, now);
   if (!chain.ok()) return Annotate(chain, absl::StrCat("site `", site_id, "`"));
   absl::StatusOr<std::unique_ptr<SignatureVerifier>> verifier =
       (*certificate)->PublicKeyVerifier();
@@ -49,8 +54,10 @@ absl::StatusOr<PeerAuthenticator::Checked> PeerAuthenticator::CheckChain(
   checked.common_name = cn.ok() ? *cn : "";
   checked.role = role.ok() ? *role : "";
   checked.verifier = *std::move(verifier);
+  checked.valid_from = std::max((*certificate)->not_before(), ca_->not_before());
+  checked.valid_until = std::min((*certificate)->not_after(), ca_->not_after());
   absl::MutexLock lock(&mutex_);
-  if (memo_.size() < kMaxMemoEntries) memo_.emplace(key, checked);
+  if (memo_.size() < kMaxMemoEntries) memo_.insert_or_assign(key, checked);
   return checked;
 }
 
@@ -72,9 +79,9 @@ absl::Status PeerAuthenticator::CheckSubject(const Checked& checked,
 absl::StatusOr<std::shared_ptr<const SignatureVerifier>> PeerAuthenticator::AuthenticateKeys(
     const RoundContext& context, uint32_t participant,
     const X25519PublicKey& encryption_public_key, const X25519PublicKey& mask_public_key,
-    ByteSpan certificate_der, ByteSpan signature) const {
+    ByteSpan certificate_der, ByteSpan signature, absl::Time now) const {
   const std::string& site_id = context.SiteId(participant);
-  TESSERA_ASSIGN_OR_RETURN(Checked checked, CheckChain(certificate_der, site_id));
+  TESSERA_ASSIGN_OR_RETURN(Checked checked, CheckChain(certificate_der, site_id, now));
   TESSERA_RETURN_IF_ERROR(CheckSubject(checked, site_id));
   const std::vector<uint8_t> payload =
       AdvertiseSignaturePayload(context, participant, encryption_public_key, mask_public_key);
@@ -87,7 +94,8 @@ absl::StatusOr<std::shared_ptr<const SignatureVerifier>> PeerAuthenticator::Auth
 }
 
 absl::StatusOr<PeerAuthenticator::OwnCertificate> PeerAuthenticator::CheckOwnCertificate(
-    const RoundContext& context, uint32_t participant, absl::string_view certificate_pem) const {
+    const RoundContext& context, uint32_t participant, absl::string_view certificate_pem,
+    absl::Time now) const {
   OwnCertificate own;
   {
     absl::MutexLock lock(&mutex_);
@@ -103,7 +111,7 @@ absl::StatusOr<PeerAuthenticator::OwnCertificate> PeerAuthenticator::CheckOwnCer
     if (pem_to_der_.size() < kMaxMemoEntries) pem_to_der_.emplace(certificate_pem, own.der);
   }
   const std::string& site_id = context.SiteId(participant);
-  TESSERA_ASSIGN_OR_RETURN(Checked checked, CheckChain(own.der, site_id));
+  TESSERA_ASSIGN_OR_RETURN(Checked checked, CheckChain(own.der, site_id, now));
   TESSERA_RETURN_IF_ERROR(CheckSubject(checked, site_id));
   own.verifier = std::move(checked.verifier);
   return own;

@@ -11,11 +11,12 @@
 // checks the same site's consistency-check signature.
 //
 // Certificates are parsed and checked against the CA once per authenticator
-// and remembered by their DER bytes (the check does not depend on anything
-// else: the time is fixed per authenticator), so one authenticator shared by
-// all parties of a round in one process, or by a daemon's rounds that use
-// the same time, parses each certificate once. Signatures over fresh
-// payloads are always verified.
+// and remembered by their DER bytes together with the window in which the
+// certificate and the CA are both valid; a later check at another time only
+// compares that time with the window (outside it, the full check runs again
+// and reports why). So a daemon keeps one authenticator for its lifetime and
+// parses each peer's certificate once, not once per round. Signatures over
+// fresh payloads are always verified.
 //
 // Thread-safety: thread-safe; the certificate memo is guarded by a mutex.
 #pragma once
@@ -41,9 +42,6 @@ namespace tessera::crypto::secagg {
 struct TrustSettings {
   // The federation CA certificate, PEM.
   std::string ca_certificate_pem;
-  // The time certificates must be valid at (the caller's clock; this library
-  // reads none).
-  absl::Time now = absl::InfinitePast();
   // The organizationalUnitName every participant's certificate must carry.
   std::string required_role = "site";
 };
@@ -55,14 +53,15 @@ class PeerAuthenticator {
   // rounds) may hold the same authenticator and its memo.
   static absl::StatusOr<std::shared_ptr<const PeerAuthenticator>> Create(TrustSettings settings);
 
-  // Checks `certificate_der` and `signature` for `participant`'s advertised
-  // keys as described above, and returns a verifier for that site's key.
+  // Checks `certificate_der` (valid at `now`, the caller's clock: this
+  // library reads none) and `signature` for `participant`'s advertised keys
+  // as described above, and returns a verifier for that site's key.
   // UNAUTHENTICATED naming the site and the reason otherwise (bad or expired
   // certificate, another CA, wrong commonName or role, bad signature).
   absl::StatusOr<std::shared_ptr<const SignatureVerifier>> AuthenticateKeys(
       const RoundContext& context, uint32_t participant,
       const X25519PublicKey& encryption_public_key, const X25519PublicKey& mask_public_key,
-      ByteSpan certificate_der, ByteSpan signature) const;
+      ByteSpan certificate_der, ByteSpan signature, absl::Time now) const;
 
   // A site's own certificate (PEM), checked the same way, for a client's own
   // configuration: returns its DER encoding and a verifier for its key.
@@ -72,7 +71,8 @@ class PeerAuthenticator {
   };
   absl::StatusOr<OwnCertificate> CheckOwnCertificate(const RoundContext& context,
                                                      uint32_t participant,
-                                                     absl::string_view certificate_pem) const;
+                                                     absl::string_view certificate_pem,
+                                                     absl::Time now) const;
 
  private:
   // What a certificate that chains to the CA yields.
@@ -80,12 +80,16 @@ class PeerAuthenticator {
     std::string common_name;
     std::string role;
     std::shared_ptr<const SignatureVerifier> verifier;
+    // Both the certificate and the CA are valid in [valid_from, valid_until).
+    absl::Time valid_from;
+    absl::Time valid_until;
   };
 
   PeerAuthenticator(TrustSettings settings, std::unique_ptr<Certificate> ca)
       : settings_(std::move(settings)), ca_(std::move(ca)) {}
-  // Parses and chain-checks `der` (or finds it in the memo).
-  absl::StatusOr<Checked> CheckChain(ByteSpan der, const std::string& site_id) const;
+  // Parses and chain-checks `der` at `now` (or finds it in the memo).
+  absl::StatusOr<Checked> CheckChain(ByteSpan der, const std::string& site_id,
+                                     absl::Time now) const;
   // The site-id and role checks for `participant`.
   absl::Status CheckSubject(const Checked& checked, const std::string& site_id) const;
 

@@ -55,8 +55,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientConfig config, cons
   if (config.authenticator == nullptr) {
     return absl::InvalidArgumentError("a secure-aggregation client needs a PeerAuthenticator");
   }
+  if (config.now == absl::InfinitePast() || config.now == absl::InfiniteFuture()) {
+    return absl::InvalidArgumentError(
+        "a secure-aggregation client needs the current time to check certificates");
+  }
   absl::StatusOr<PeerAuthenticator::OwnCertificate> own =
-      config.authenticator->CheckOwnCertificate(context, self, config.certificate_pem);
+      config.authenticator->CheckOwnCertificate(context, self, config.certificate_pem, config.now);
   if (!own.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("this site's certificate cannot be used for secure aggregation: ",
@@ -186,7 +190,7 @@ absl::StatusOr<ShareKeys> Client::ShareKeysFor(const KeyList& message) {
         std::shared_ptr<const SignatureVerifier> verifier,
         config_.authenticator->AuthenticateKeys(context_, entry.participant, entry.encryption_public_key,
                                          entry.mask_public_key, entry.certificate_der,
-                                         entry.signature));
+                                         entry.signature, config_.now));
     auto neighbour = std::make_unique<Neighbour>();
     neighbour->encryption_public_key = entry.encryption_public_key;
     neighbour->mask_public_key = entry.mask_public_key;
@@ -280,16 +284,19 @@ absl::StatusOr<MaskedInput> Client::MaskInput(const ShareRelay& message,
   }
 
   // y = x + PRG(b) + sum over senders v of (+PRG(s_uv) if u < v, -PRG(s_uv) if u > v).
-  std::vector<uint32_t> masked(input.begin(), input.end());
+  std::vector<MaskKey> masks;
+  masks.reserve(senders.size() + 1);
   TESSERA_ASSIGN_OR_RETURN(SecretBytes self_key,
                            SelfMaskKey(self_mask_seed_.span(), context_, self_));
-  TESSERA_RETURN_IF_ERROR(ApplyMask(self_key.span(), /*add=*/true, absl::MakeSpan(masked)));
+  masks.push_back(MaskKey{std::move(self_key), /*add=*/true});
   for (uint32_t sender : senders) {
     TESSERA_ASSIGN_OR_RETURN(SecretBytes agreement,
                              mask_key_->Agree(neighbours_[sender]->mask_public_key));
     TESSERA_ASSIGN_OR_RETURN(SecretBytes key, PairwiseMaskKey(agreement, context_, self_, sender));
-    TESSERA_RETURN_IF_ERROR(ApplyMask(key.span(), /*add=*/self_ < sender, absl::MakeSpan(masked)));
+    masks.push_back(MaskKey{std::move(key), /*add=*/self_ < sender});
   }
+  std::vector<uint32_t> masked(input.begin(), input.end());
+  TESSERA_RETURN_IF_ERROR(ApplyMasks(masks, absl::MakeSpan(masked)));
 
   MaskedInput reply;
   reply.header = Header();

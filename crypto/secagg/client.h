@@ -46,6 +46,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "crypto/secagg/authentication.h"
 #include "crypto/secagg/messages.h"
@@ -63,9 +64,12 @@ struct ClientConfig {
   std::string site_id;
   // This site's certificate (PEM), sent to its neighbours with its keys.
   std::string certificate_pem;
-  // Checks certificates against the federation CA at the round's time;
-  // may be shared with other rounds and parties (see authentication.h).
+  // Checks certificates against the federation CA; keep one for the life of
+  // the process (see authentication.h).
   std::shared_ptr<const PeerAuthenticator> authenticator;
+  // The time certificates must be valid at: the caller's clock when the
+  // round starts (this library reads no clock).
+  absl::Time now = absl::InfinitePast();
 };
 
 class Client {
@@ -81,10 +85,11 @@ class Client {
   };
 
   // Validates the configuration: the round parameters, that site_id is a
-  // participant, that an authenticator is given, and that the site's
-  // certificate chains to the CA with the right commonName and role. INVALID_ARGUMENT or FAILED_PRECONDITION
-  // naming the problem. `signer` signs with the key of `certificate_pem`; it
-  // is not owned and must outlive the client.
+  // participant, that an authenticator and a finite time are given, and that
+  // the site's certificate chains to the CA with the right commonName and
+  // role. INVALID_ARGUMENT or FAILED_PRECONDITION naming the problem.
+  // `signer` signs with the key of `certificate_pem`; it is not owned and
+  // must outlive the client.
   static absl::StatusOr<std::unique_ptr<Client>> Create(ClientConfig config, const Signer& signer);
 
   Client(const Client&) = delete;

@@ -68,8 +68,17 @@ absl::StatusOr<SecretBytes> SelfMaskKey(ByteSpan seed, const RoundContext& conte
 // (ShamirCommitment): label, parameters digest, participant number.
 std::vector<uint8_t> SelfMaskCommitmentContext(const RoundContext& context, uint32_t participant);
 
-// vector += PRG(key) when `add`, vector -= PRG(key) otherwise (mod 2^32),
-// with the AES-256-CTR generator of crypto/aes_ctr_prg.h.
-absl::Status ApplyMask(ByteSpan key, bool add, absl::Span<uint32_t> vector);
+// One mask to add (or subtract): the AES-256-CTR key of its generator.
+struct MaskKey {
+  SecretBytes key;
+  bool add = true;
+};
+
+// vector += PRG(key) for masks with `add`, vector -= PRG(key) for the others
+// (mod 2^32), with the generator of crypto/aes_ctr_prg.h. Works through the
+// vector one cache-sized block at a time, adding every mask to a block before
+// moving on, so the vector crosses memory once rather than once per mask.
+// INVALID_ARGUMENT for a key that is not 32 bytes.
+absl::Status ApplyMasks(const std::vector<MaskKey>& masks, absl::Span<uint32_t> vector);
 
 }  // namespace tessera::crypto::secagg

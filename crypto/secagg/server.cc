@@ -63,12 +63,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerConfig config) {
   if (config.authenticator == nullptr) {
     return absl::InvalidArgumentError("a secure-aggregation server needs a PeerAuthenticator");
   }
-  return std::unique_ptr<Server>(new Server(std::move(context), std::move(config.authenticator)));
+  if (config.now == absl::InfinitePast() || config.now == absl::InfiniteFuture()) {
+    return absl::InvalidArgumentError(
+        "a secure-aggregation server needs the current time to check certificates");
+  }
+  return std::unique_ptr<Server>(
+      new Server(std::move(context), std::move(config.authenticator), config.now));
 }
 
-Server::Server(RoundContext context, std::shared_ptr<const PeerAuthenticator> authenticator)
+Server::Server(RoundContext context, std::shared_ptr<const PeerAuthenticator> authenticator,
+               absl::Time now)
     : context_(std::move(context)),
       authenticator_(std::move(authenticator)),
+      now_(now),
       participants_(context_.size() + 1),
       sum_(context_.vector_length(), 0) {
   for (uint32_t u = 1; u <= context_.size(); ++u) {
@@ -163,7 +170,7 @@ absl::Status Server::HandleAdvertiseKeys(absl::string_view sender, const Adverti
       std::shared_ptr<const SignatureVerifier> verifier,
       authenticator_->AuthenticateKeys(context_, u, message.encryption_public_key,
                                        message.mask_public_key, message.certificate_der,
-                                       message.signature));
+                                       message.signature, now_));
   Participant& participant = *participants_[u];
   participant.keys = NeighbourKeys{u, message.encryption_public_key, message.mask_public_key,
                                    message.certificate_der, message.signature};
@@ -423,7 +430,7 @@ absl::Status Server::RemoveMasks(std::vector<std::string>& misbehaving) {
   auto note_misbehaving = [&](const std::vector<uint16_t>& holders) {
     for (uint16_t holder : holders) misbehaving.push_back(context_.SiteId(holder));
   };
-  const absl::Span<uint32_t> sum = absl::MakeSpan(sum_);
+  std::vector<MaskKey> masks;
   for (uint32_t u = 1; u <= context_.size(); ++u) {
     Participant& participant = *participants_[u];
     if (participant.revealed_shares.empty()) continue;
@@ -439,7 +446,7 @@ absl::Status Server::RemoveMasks(std::vector<std::string>& misbehaving) {
       }
       note_misbehaving(seed->inconsistent_indices);
       TESSERA_ASSIGN_OR_RETURN(SecretBytes key, SelfMaskKey(seed->secret.span(), context_, u));
-      TESSERA_RETURN_IF_ERROR(ApplyMask(key.span(), /*add=*/false, sum));
+      masks.push_back(MaskKey{std::move(key), /*add=*/false});
       continue;
     }
     // Dropped after sharing: reconstruct s_u^SK, checked against the public
@@ -462,10 +469,10 @@ absl::Status Server::RemoveMasks(std::vector<std::string>& misbehaving) {
       TESSERA_ASSIGN_OR_RETURN(SecretBytes agreement, key.Agree(participants_[v]->mask_public_key));
       TESSERA_ASSIGN_OR_RETURN(SecretBytes pairwise, PairwiseMaskKey(agreement, context_, u, v));
       // v added +PRG when v < u and -PRG when v > u; undo that.
-      TESSERA_RETURN_IF_ERROR(ApplyMask(pairwise.span(), /*add=*/v > u, sum));
+      masks.push_back(MaskKey{std::move(pairwise), /*add=*/v > u});
     }
   }
-  return absl::OkStatus();
+  return ApplyMasks(masks, absl::MakeSpan(sum_));
 }
 
 absl::StatusOr<AggregateResult> Server::FinishUnmask() {

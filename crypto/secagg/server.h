@@ -46,13 +46,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "crypto/secagg/authentication.h"
 #include "crypto/secagg/messages.h"
 #include "crypto/secagg/round_parameters.h"
@@ -63,6 +63,8 @@ struct ServerConfig {
   RoundParameters round;
   // Checks the sites' certificates and signatures (see authentication.h).
   std::shared_ptr<const PeerAuthenticator> authenticator;
+  // The time certificates must be valid at (the caller's clock).
+  absl::Time now = absl::InfinitePast();
 };
 
 // A message for one site.
@@ -95,8 +97,8 @@ class Server {
     kAborted,
   };
 
-  // INVALID_ARGUMENT for invalid round parameters or a missing
-  // authenticator.
+  // INVALID_ARGUMENT for invalid round parameters, a missing authenticator
+  // or a time that is not finite.
   static absl::StatusOr<std::unique_ptr<Server>> Create(ServerConfig config);
 
   Server(const Server&) = delete;
@@ -128,7 +130,8 @@ class Server {
  private:
   struct Participant;
 
-  Server(RoundContext context, std::shared_ptr<const PeerAuthenticator> authenticator);
+  Server(RoundContext context, std::shared_ptr<const PeerAuthenticator> authenticator,
+         absl::Time now);
 
   MessageHeader Header() const;
   // Checks the header, the stage and the sender (known, asked for this
@@ -147,6 +150,7 @@ class Server {
 
   RoundContext context_;
   std::shared_ptr<const PeerAuthenticator> authenticator_;
+  absl::Time now_;
   Stage stage_ = Stage::kAdvertiseKeys;
   absl::Status abort_status_;
   // Indexed by participant number; [0] unused.

@@ -563,6 +563,9 @@ TEST(ClientConfigTest, RefusesAMismatchedCertificateOrSigner) {
   config.certificate_pem = federation.certificate_pem(2);  // site 2's certificate
   config.authenticator = federation.Authenticator();
   EXPECT_THAT(Client::Create(config, federation.signer(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("current time")));
+  config.now = crypto::testing::TestNow();
+  EXPECT_THAT(Client::Create(config, federation.signer(1)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("belongs to `site-002`")));
   config.certificate_pem = federation.certificate_pem(1);
   config.site_id = "site-150";  // not a participant
@@ -581,17 +584,36 @@ TEST(ClientConfigTest, RefusesAMismatchedCertificateOrSigner) {
 TEST(ClientConfigTest, RefusesAnExpiredCertificateOrAWrongRole) {
   const TestFederation& federation = TestFederation::Get();
   const RoundParameters parameters = federation.Parameters(4, 0, 2, 16, 3, 1);
-  TrustSettings late = federation.Trust();
-  late.now = crypto::testing::TestNotAfter() + absl::Hours(24);
   ClientConfig config{parameters, federation.site_id(1), federation.certificate_pem(1),
-                      Value(PeerAuthenticator::Create(late))};
+                      federation.Authenticator(),
+                      crypto::testing::TestNotAfter() + absl::Hours(24)};
   EXPECT_THAT(Client::Create(config, federation.signer(1)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("expired")));
   TrustSettings operators = federation.Trust();
   operators.required_role = "operator";
   config.authenticator = Value(PeerAuthenticator::Create(operators));
+  config.now = crypto::testing::TestNow();
   EXPECT_THAT(Client::Create(config, federation.signer(1)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("has role `site`")));
+}
+
+// An authenticator kept across rounds remembers certificates it checked, but
+// still checks each round's time against their validity.
+TEST(AuthenticatorTest, AKeptAuthenticatorStillChecksTheTimeOfEachRound) {
+  const TestFederation& federation = TestFederation::Get();
+  const std::shared_ptr<const PeerAuthenticator> authenticator = federation.Authenticator();
+  const RoundContext context = Value(RoundContext::Create(federation.Parameters(4, 0, 2, 16, 3, 1)));
+  auto check = [&](absl::Time now) {
+    return authenticator->CheckOwnCertificate(context, 1, federation.certificate_pem(1), now)
+        .status();
+  };
+  EXPECT_OK(check(crypto::testing::TestNow()));
+  EXPECT_THAT(check(crypto::testing::TestNotAfter() + absl::Seconds(1)),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("expired")));
+  EXPECT_THAT(check(crypto::testing::TestNotBefore() - absl::Seconds(1)),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("not yet valid")));
+  EXPECT_OK(check(crypto::testing::TestNotBefore()));
+  EXPECT_OK(check(crypto::testing::TestNow()));
 }
 
 }  // namespace

@@ -151,7 +151,6 @@ RoundParameters TestFederation::Parameters(uint32_t n, uint32_t neighbours, uint
 TrustSettings TestFederation::Trust() const {
   TrustSettings trust;
   trust.ca_certificate_pem = ca_pem();
-  trust.now = TestNow();
   return trust;
 }
 
@@ -173,13 +172,14 @@ absl::StatusOr<std::unique_ptr<Client>> TestFederation::MakeClient(
   if (site == 0) return absl::NotFoundError(absl::StrCat("no test site ", config.site_id));
   config.certificate_pem = certificate_pem(site);
   config.authenticator = std::move(authenticator);
+  config.now = TestNow();
   return Client::Create(std::move(config), signer(site));
 }
 
 absl::StatusOr<std::unique_ptr<Server>> TestFederation::MakeServer(
     const RoundParameters& parameters,
     std::shared_ptr<const PeerAuthenticator> authenticator) const {
-  return Server::Create(ServerConfig{parameters, std::move(authenticator)});
+  return Server::Create(ServerConfig{parameters, std::move(authenticator), TestNow()});
 }
 
 DropPlan DropPlan::None(uint32_t n) {

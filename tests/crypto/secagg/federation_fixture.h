@@ -43,7 +43,8 @@ class TestFederation {
                              uint32_t bit_width, uint64_t vector_length, uint64_t seed,
                              uint64_t round = 7) const;
   TrustSettings Trust() const;
-  // A fresh authenticator for this federation's CA at TestNow().
+  // A fresh authenticator for this federation's CA. Clients and servers made
+  // here check certificates at TestNow().
   std::shared_ptr<const PeerAuthenticator> Authenticator() const;
   // One authenticator shared by every RunRound, as a daemon shares one
   // across rounds: each certificate is parsed and chain-checked once.
