@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "privacy/dp_event.h"
 #include "privacy/numerics.h"
 
 namespace tessera::privacy {
@@ -26,9 +27,7 @@ absl::StatusOr<double> GaussianEpsilon(double noise_multiplier, double delta) {
     return absl::InvalidArgumentError(
         absl::StrCat("noise multiplier must be finite and > 0, got ", noise_multiplier));
   }
-  if (!(delta > 0 && delta < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("delta must be in (0, 1), got ", delta));
-  }
+  if (absl::Status status = ValidateDelta(delta); !status.ok()) return status;
   if (GaussianDelta(noise_multiplier, 0) <= delta) return 0.0;
   // delta(eps) decreases in eps: bracket, then bisect.
   double lo = 0;

@@ -17,13 +17,6 @@ constexpr double kLargestNoise = 1e5;
 constexpr double kRdpTolerance = 1e-7;
 constexpr double kPldTolerance = 1e-5;
 
-absl::Status ValidateDelta(double delta) {
-  if (!(delta > 0 && delta < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("delta must be in (0, 1), got ", delta));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<AccountantKind> ParseAccountantKind(absl::string_view name) {

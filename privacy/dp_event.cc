@@ -54,11 +54,23 @@ absl::Status ValidateEvent(const DpEvent& event) { return std::visit(Validator{}
 
 std::string DescribeEvent(const DpEvent& event) { return std::visit(Describer{}, event); }
 
-absl::Status PrivacyLedger::Add(const DpEvent& event, int64_t count) {
+absl::Status ValidateEntry(const DpEvent& event, int64_t count) {
   if (absl::Status status = ValidateEvent(event); !status.ok()) return status;
   if (count < 0) {
     return absl::InvalidArgumentError(absl::StrCat("event count must be >= 0, got ", count));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDelta(double delta) {
+  if (!(delta > 0 && delta < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("delta must be in (0, 1), got ", delta));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PrivacyLedger::Add(const DpEvent& event, int64_t count) {
+  if (absl::Status status = ValidateEntry(event, count); !status.ok()) return status;
   if (count == 0) return absl::OkStatus();
   if (!entries_.empty() && entries_.back().event == event) {
     entries_.back().count += count;

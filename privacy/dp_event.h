@@ -56,6 +56,12 @@ using DpEvent = std::variant<PoissonGaussianEvent, SkellamEvent>;
 // than L2).
 absl::Status ValidateEvent(const DpEvent& event);
 
+// ValidateEvent, and count >= 0 (INVALID_ARGUMENT otherwise).
+absl::Status ValidateEntry(const DpEvent& event, int64_t count);
+
+// OK when 0 < delta < 1; INVALID_ARGUMENT otherwise.
+absl::Status ValidateDelta(double delta);
+
 // One line for logs and reports, e.g. "poisson-gaussian(z=1.1, q=0.01)".
 std::string DescribeEvent(const DpEvent& event);
 

@@ -583,9 +583,7 @@ double ComposedPld::Delta(double epsilon) const {
 }
 
 absl::StatusOr<double> ComposedPld::Epsilon(double delta) const {
-  if (!(delta > 0 && delta < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("delta must be in (0, 1), got ", delta));
-  }
+  if (absl::Status status = ValidateDelta(delta); !status.ok()) return status;
   double epsilon = 0;
   for (const DiscretePld& d : directions_) epsilon = std::max(epsilon, DirectionEpsilon(d, delta));
   return epsilon;

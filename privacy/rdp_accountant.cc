@@ -201,9 +201,7 @@ absl::StatusOr<RdpEpsilon> EpsilonFromRdp(absl::Span<const double> orders,
                                           absl::Span<const double> rdp, double delta,
                                           RdpConversion conversion) {
   if (absl::Status status = ValidateCurve(orders, rdp); !status.ok()) return status;
-  if (!(delta > 0 && delta < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("delta must be in (0, 1), got ", delta));
-  }
+  if (absl::Status status = ValidateDelta(delta); !status.ok()) return status;
   RdpEpsilon best{kInf, 0};
   const double log_delta = std::log(delta);
   for (size_t i = 0; i < orders.size(); ++i) {
@@ -263,10 +261,7 @@ absl::StatusOr<RdpAccountant> RdpAccountant::WithOrders(std::vector<double> orde
 }
 
 absl::Status RdpAccountant::Compose(const DpEvent& event, int64_t count) {
-  if (absl::Status status = ValidateEvent(event); !status.ok()) return status;
-  if (count < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("event count must be >= 0, got ", count));
-  }
+  if (absl::Status status = ValidateEntry(event, count); !status.ok()) return status;
   if (count == 0) return absl::OkStatus();
   for (size_t i = 0; i < orders_.size(); ++i) {
     const double step = EventRdp(event, orders_[i]);

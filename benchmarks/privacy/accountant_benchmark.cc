@@ -8,22 +8,15 @@
 // the target is under 30 s for both accountants together.
 //
 //   tessera_privacy_benchmark --benchmark_filter=AccountantGrid
-#include <time.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "benchmarks/privacy/cpu_time.h"
 #include "privacy/calibration.h"
 
 namespace tessera::privacy {
 namespace {
-
-double ThreadSeconds() {
-  timespec now;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
-}
 
 struct GridTiming {
   double total = 0;

@@ -4,24 +4,17 @@
 // count). Production randomness (getrandom) unless the name says seeded.
 //
 //   tessera_privacy_benchmark --benchmark_filter='Skellam|Encoder'
-#include <time.h>
-
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "benchmarks/privacy/cpu_time.h"
 #include "privacy/distributed_dp.h"
 #include "privacy/samplers.h"
 
 namespace tessera::privacy {
 namespace {
-
-double ThreadSeconds() {
-  timespec now;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
-}
 
 // Times `bytes` of memcpy.
 double MemcpySeconds(std::vector<char>& from, std::vector<char>& to) {

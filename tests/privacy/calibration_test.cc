@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "privacy/rdp_accountant.h"
+#include "tests/privacy/published.h"
 #include "tests/testing/status_matchers.h"
 
 namespace tessera::privacy {
@@ -14,10 +15,7 @@ using ::tessera::testing::StatusIs;
 using ::testing::HasSubstr;
 
 absl::StatusOr<double> OpacusRdpEpsilon(double z, double q, int64_t steps, double delta) {
-  std::vector<double> orders;
-  for (int x = 1; x < 100; ++x) orders.push_back(1 + x / 10.0);
-  for (int a = 12; a < 64; ++a) orders.push_back(a);
-  absl::StatusOr<RdpAccountant> accountant = RdpAccountant::WithOrders(orders);
+  absl::StatusOr<RdpAccountant> accountant = RdpAccountant::WithOrders(testing::OpacusOrders());
   if (!accountant.ok()) return accountant.status();
   if (absl::Status s = accountant->Compose(PoissonGaussianEvent{z, q}, steps); !s.ok()) return s;
   absl::StatusOr<RdpEpsilon> eps = accountant->Epsilon(delta);

@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "privacy/numerics.h"
+#include "tests/privacy/published.h"
 #include "tests/privacy/statistics.h"
 #include "tests/testing/status_matchers.h"
 
@@ -14,14 +15,6 @@ namespace {
 
 using ::tessera::testing::StatusIs;
 using ::testing::HasSubstr;
-
-// Opacus' RDPAccountant.DEFAULT_ALPHAS: 1.1, 1.2, ..., 10.9 and 12, ..., 63.
-std::vector<double> OpacusOrders() {
-  std::vector<double> orders;
-  for (int x = 1; x < 100; ++x) orders.push_back(1 + x / 10.0);
-  for (int a = 12; a < 64; ++a) orders.push_back(a);
-  return orders;
-}
 
 std::vector<double> IntegerOrders(int from, int to) {
   std::vector<double> orders;
@@ -178,7 +171,7 @@ TEST(RdpAccountantTest, MatchesOpacusPublishedEpsilon) {
   // steps = int(90 / 0.04) = 2250, delta = 1e-5 -> 7.32911117143, with Opacus'
   // orders. Opacus' get_privacy_spent uses the improved conversion (Balle et
   // al. 2020, Thm 21); the classic one gives a clearly larger value.
-  ASSERT_OK_AND_ASSIGN(RdpAccountant accountant, RdpAccountant::WithOrders(OpacusOrders()));
+  ASSERT_OK_AND_ASSIGN(RdpAccountant accountant, RdpAccountant::WithOrders(testing::OpacusOrders()));
   ASSERT_OK(accountant.Compose(PoissonGaussianEvent{1.5, 0.04}, 2250));
   ASSERT_OK_AND_ASSIGN(RdpEpsilon eps, accountant.Epsilon(1e-5, RdpConversion::kImproved));
   EXPECT_NEAR(eps.epsilon, 7.32911117143, 1e-9);
