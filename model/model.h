@@ -17,7 +17,10 @@
 //    loads into the equivalent nn.Sequential of Linear and ReLU layers.
 //  - TorchScript modules scripted or traced in PyTorch and saved with
 //    torch.jit.save, loaded from bytes or a file and run by libtorch's
-//    autograd. Per-example gradients fall back to one example at a time.
+//    autograd. Per-example gradients fall back to one example at a time, so
+//    DP-SGD needs a forward pass that treats examples independently (no
+//    batch normalisation: it fails on a batch of one, and it would mix
+//    examples' gradients anyway).
 //
 // The canonical parameter order, shared with the coordinator through the
 // ModelSpec, is the order of the module's trainable parameters (those with

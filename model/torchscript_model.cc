@@ -224,11 +224,17 @@ absl::StatusOr<std::unique_ptr<Model>> LoadTorchScriptModel(absl::string_view by
   std::vector<TensorSpec> tensors;
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
     if (!item.value.requires_grad()) continue;
-    if (item.value.scalar_type() != torch::kFloat32 || !item.value.is_contiguous()) {
+    if (item.value.scalar_type() != torch::kFloat32) {
       return absl::InvalidArgumentError(absl::StrCat(
           "parameter `", item.name, "` of the TorchScript module is ",
           c10::toString(item.value.scalar_type()),
           "; Tessera trains float32 parameters (call .float() on the module before saving)"));
+    }
+    if (!item.value.is_contiguous()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter `", item.name,
+                       "` of the TorchScript module is a non-contiguous view; make it a "
+                       "contiguous tensor before saving"));
     }
     TensorSpec tensor{item.name, {}};
     for (int64_t d : item.value.sizes()) tensor.shape.push_back(d);

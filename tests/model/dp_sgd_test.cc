@@ -174,6 +174,26 @@ TEST(DpSgdTest, FallbackPathTrainsLikeTheClosedForm) {
   EXPECT_GT((fast.params.values() - start.values()).cwiseAbs().maxCoeff(), 0.01);  // it moved
 }
 
+TEST(DpSgdTest, EmptyLotsStillTakeANoisyStep) {
+  // 4 records at q = 1/4: a lot is empty w.p. (3/4)^4 = 0.32, so among 40
+  // steps some are (all 40 non-empty has probability 2e-7). Both backends
+  // must take an empty lot in their stride: it still adds noise and counts
+  // as a step, as the accountant assumes.
+  const Data data = SeparableData(4, 3, 48);
+  ASSERT_OK_AND_ASSIGN(auto builtin, Model::LogisticRegression(3, 1, 49));
+  ASSERT_OK_AND_ASSIGN(auto scripted, ReloadAsTorchScript(*builtin));
+  TrainOptions options = DpOptions(1.0, 1.0, 1, /*seed=*/50);
+  options.epochs = 10;
+  options.optimizer.learning_rate = 0.01;
+  for (Model* model : {builtin.get(), scripted.get()}) {
+    const FlatParams start = model->GetParameters();
+    ASSERT_OK_AND_ASSIGN(TrainResult result,
+                         Train(*model, data.features, data.targets, start, options));
+    EXPECT_EQ(result.steps, 40);
+    EXPECT_NE(result.params.values(), start.values());
+  }
+}
+
 TEST(DpSgdTest, TorchScriptFixtureTrainsPrivately) {
   const Data data = SeparableData(300, 4, 46);
   ASSERT_OK_AND_ASSIGN(auto model, Model::LoadTorchScriptFile(TestdataPath("tiny_net.pt")));
