@@ -4,7 +4,7 @@
 // role), and get a verifier for the certificate's key.
 //
 // The chain is exactly CA -> leaf, as the federation PKI issues it
-// (scripts/dev-pki.sh, `tessera pki`). Verification takes the time to check
+// (`tessera pki`, transport/pki.h). Verification takes the time to check
 // validity at as a parameter, so this stays free of clocks.
 //
 // Thread-safety: a Certificate is immutable after creation; its const
