@@ -6,10 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "model/random.h"
-#include "privacy/random.h"
-#include "privacy/samplers.h"
 #include "model/roc_auc.h"
 #include "model/torchscript_model.h"
+#include "privacy/random.h"
+#include "privacy/samplers.h"
 
 namespace tessera::model {
 namespace {
