@@ -8,6 +8,17 @@
 #include "common/status.h"
 
 namespace tessera::crypto {
+namespace {
+
+absl::Status CheckKeySize(ByteSpan key, absl::string_view which) {
+  if (key.size() != kX25519KeySize) {
+    return absl::InvalidArgumentError(absl::StrCat("an X25519 ", which, " key is ",
+                                                   kX25519KeySize, " bytes, got ", key.size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<X25519PrivateKey> X25519PrivateKey::FromPkey(EvpPkeyPtr key) {
   SecretBytes private_bytes(kX25519KeySize);
@@ -36,10 +47,7 @@ absl::StatusOr<X25519PrivateKey> X25519PrivateKey::Generate() {
 }
 
 absl::StatusOr<X25519PrivateKey> X25519PrivateKey::FromBytes(ByteSpan private_bytes) {
-  if (private_bytes.size() != kX25519KeySize) {
-    return absl::InvalidArgumentError(absl::StrCat("an X25519 private key is ", kX25519KeySize,
-                                                   " bytes, got ", private_bytes.size()));
-  }
+  TESSERA_RETURN_IF_ERROR(CheckKeySize(private_bytes, "private"));
   EvpPkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, private_bytes.data(),
                                               private_bytes.size()));
   if (key == nullptr) {
@@ -49,10 +57,7 @@ absl::StatusOr<X25519PrivateKey> X25519PrivateKey::FromBytes(ByteSpan private_by
 }
 
 absl::StatusOr<SecretBytes> X25519PrivateKey::Agree(ByteSpan peer_public) const {
-  if (peer_public.size() != kX25519KeySize) {
-    return absl::InvalidArgumentError(absl::StrCat("an X25519 public key is ", kX25519KeySize,
-                                                   " bytes, got ", peer_public.size()));
-  }
+  TESSERA_RETURN_IF_ERROR(CheckKeySize(peer_public, "public"));
   EvpPkeyPtr peer(EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer_public.data(),
                                               peer_public.size()));
   if (peer == nullptr) {

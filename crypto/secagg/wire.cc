@@ -1,6 +1,9 @@
 #include "crypto/secagg/wire.h"
 
+#include <algorithm>
+#include <cstring>
 
+#include "absl/base/config.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -109,17 +112,16 @@ absl::Status WireReader::ExpectEnd() const {
 uint64_t PackedSize(uint64_t count, uint32_t bit_width) { return (count * bit_width + 7) / 8; }
 
 void PackBits(absl::Span<const uint32_t> values, uint32_t bit_width, MutableByteSpan out) {
-  const uint64_t mask = bit_width == 32 ? 0xFFFFFFFFu : (uint64_t{1} << bit_width) - 1;
-  if (bit_width == 32) {
-    for (size_t i = 0; i < values.size(); ++i) {
-      const uint32_t v = values[i];
-      out[4 * i] = static_cast<uint8_t>(v);
-      out[4 * i + 1] = static_cast<uint8_t>(v >> 8);
-      out[4 * i + 2] = static_cast<uint8_t>(v >> 16);
-      out[4 * i + 3] = static_cast<uint8_t>(v >> 24);
+  if (bit_width == 32 || bit_width == 16) {
+    // Byte-aligned widths: little-endian values, byte by byte.
+    const size_t width = bit_width / 8;
+    uint8_t* target = out.data();
+    for (uint32_t value : values) {
+      for (size_t byte = 0; byte < width; ++byte) *target++ = static_cast<uint8_t>(value >> (8 * byte));
     }
     return;
   }
+  const uint64_t mask = (uint64_t{1} << bit_width) - 1;
   uint64_t buffer = 0;  // pending bits, least significant first
   uint32_t pending = 0;
   size_t written = 0;
@@ -149,22 +151,44 @@ absl::Status CheckPacked(ByteSpan packed, uint64_t count, uint32_t bit_width) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// accumulator[i] += the i-th little-endian Word of `packed`, for byte-aligned
+// widths. Whole blocks go through a fixed-size buffer so the compiler
+// vectorises the additions.
+template <typename Word>
+void AddAlignedWords(const uint8_t* packed, absl::Span<uint32_t> accumulator) {
+  constexpr size_t kBlock = 1024;
+  Word words[kBlock];
+  size_t offset = 0;
+  for (; offset < accumulator.size(); offset += kBlock) {
+    const size_t count = std::min(kBlock, accumulator.size() - offset);
+#if defined(ABSL_IS_LITTLE_ENDIAN)
+    std::memcpy(words, packed + offset * sizeof(Word), count * sizeof(Word));
+#else
+    for (size_t i = 0; i < count; ++i) {
+      Word word = 0;
+      for (size_t byte = 0; byte < sizeof(Word); ++byte) {
+        word = static_cast<Word>(word | static_cast<Word>(packed[(offset + i) * sizeof(Word) + byte])
+                                            << (8 * byte));
+      }
+      words[i] = word;
+    }
+#endif
+    uint32_t* __restrict target = accumulator.data() + offset;
+    if (count == kBlock) {
+      for (size_t i = 0; i < kBlock; ++i) target[i] += words[i];
+    } else {
+      for (size_t i = 0; i < count; ++i) target[i] += words[i];
+    }
+  }
+}
+
+}  // namespace
+
 void AddPackedBits(ByteSpan packed, uint32_t bit_width, absl::Span<uint32_t> accumulator) {
-  if (bit_width == 32) {
-    const uint8_t* in = packed.data();
-    for (size_t i = 0; i < accumulator.size(); ++i, in += 4) {
-      accumulator[i] += static_cast<uint32_t>(in[0]) | static_cast<uint32_t>(in[1]) << 8 |
-                        static_cast<uint32_t>(in[2]) << 16 | static_cast<uint32_t>(in[3]) << 24;
-    }
-    return;
-  }
-  if (bit_width == 16) {
-    const uint8_t* in = packed.data();
-    for (size_t i = 0; i < accumulator.size(); ++i, in += 2) {
-      accumulator[i] += static_cast<uint32_t>(in[0]) | static_cast<uint32_t>(in[1]) << 8;
-    }
-    return;
-  }
+  if (bit_width == 32) return AddAlignedWords<uint32_t>(packed.data(), accumulator);
+  if (bit_width == 16) return AddAlignedWords<uint16_t>(packed.data(), accumulator);
   const uint64_t mask = (uint64_t{1} << bit_width) - 1;
   uint64_t buffer = 0;
   uint32_t available = 0;
