@@ -20,15 +20,17 @@ constexpr absl::Duration kRevocationPollInterval = absl::Seconds(2);
 }  // namespace
 
 CoordinatorServer::CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem,
+                                     std::unique_ptr<Store> store,
                                      std::unique_ptr<ObjectStore> objects, const Clock& clock)
-    : objects_(std::move(objects)),
-      revocations_(std::move(ca_cert_pem), config.crl_file),
+    : store_(std::move(store)),
+      objects_(std::move(objects)),
+      revocations_(ca_cert_pem, config.crl_file),
       limiter_(clock, config.requests_per_second, config.burst),
       guard_(revocations_, limiter_),
       registry_(clock, config.liveness_window),
-      federation_(guard_, registry_, *objects_, clock,
+      federation_(guard_, registry_, *store_, *objects_, clock,
                   std::min(kHeartbeatInterval, config.liveness_window / 3)),
-      admin_(guard_, registry_, revocations_, *objects_, clock) {}
+      admin_(guard_, registry_, *store_, revocations_, *objects_, std::move(ca_cert_pem), clock) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(absl::Seconds(1)); }
 
@@ -39,8 +41,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                            ReadFileToString(config.tls.ca_file, "CA certificate"));
   TESSERA_ASSIGN_OR_RETURN(auto objects,
                            ObjectStore::Open(config.state_dir, config.max_object_bytes));
-  std::unique_ptr<CoordinatorServer> server(
-      new CoordinatorServer(config, std::move(ca_cert_pem), std::move(objects), clock));
+  TESSERA_ASSIGN_OR_RETURN(auto store, Store::Open(config.state_dir + "/coordinator.db"));
+  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(
+      config, std::move(ca_cert_pem), std::move(store), std::move(objects), clock));
   // A revocation list that exists but cannot be used is fatal at start-up:
   // serving without it could admit revoked sites.
   TESSERA_RETURN_IF_ERROR(server->revocations_.ReloadIfChanged());

@@ -16,6 +16,7 @@
 #include "coordinator/object_store.h"
 #include "coordinator/revocations.h"
 #include "coordinator/services.h"
+#include "coordinator/store.h"
 #include "coordinator/site_registry.h"
 
 namespace tessera::coordinator {
@@ -44,9 +45,11 @@ class CoordinatorServer {
 
  private:
   CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem,
-                    std::unique_ptr<ObjectStore> objects, const Clock& clock);
+                    std::unique_ptr<Store> store, std::unique_ptr<ObjectStore> objects,
+                    const Clock& clock);
   void PollRevocations();
 
+  std::unique_ptr<Store> store_;
   std::unique_ptr<ObjectStore> objects_;
   Revocations revocations_;
   RateLimiter limiter_;

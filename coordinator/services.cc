@@ -1,10 +1,13 @@
 #include "coordinator/services.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "coordinator/object_service.h"
 #include "tessera/version.h"
 #include "transport/peer.h"
+#include "transport/pki.h"
 
 namespace tessera::coordinator {
 namespace {
@@ -57,7 +60,15 @@ grpc::Status FederationService::Heartbeat(grpc::ServerContext* context,
     if (!status.ok()) return transport::ToGrpcStatus(status);
     report.datasets.push_back({dataset.name(), dataset.record_count_bucket()});
   }
-  registry_.RecordHeartbeat(identity->id, report);
+  if (registry_.RecordHeartbeat(identity->id, report)) {
+    absl::Status stored = store_.RecordSeen(identity->id, identity->serial_hex,
+                                            identity->not_after, clock_.Now());
+    if (!stored.ok()) {
+      Logger("coordinator")
+          ->error("site sighting not stored site={} error=\"{}\"", identity->id,
+                  std::string(stored.message()));
+    }
+  }
   Logger("coordinator")
       ->debug("heartbeat site={} sequence={} datasets={}", identity->id, report.sequence,
               report.datasets.size());
@@ -76,21 +87,37 @@ grpc::Status AdminService::ListSites(grpc::ServerContext* context,
       *context, {Role::kOperator, Role::kMlLead, Role::kGovernance, Role::kAuditor},
       "Admin.ListSites");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  auto stored = store_.ListSites();
+  if (!stored.ok()) return transport::ToGrpcStatus(stored.status());
+  // Live state from heartbeats since start-up, over what the store knows
+  // (enrolled sites that never connected, sites seen before a restart).
+  std::map<std::string, tessera::v1::SiteStatus> sites;
+  for (const SiteRecord& record : *stored) {
+    tessera::v1::SiteStatus& out = sites[record.site_id];
+    out.set_site_id(record.site_id);
+    out.set_certificate_serial(record.certificate_serial);
+    out.set_certificate_expires_unix_ms(absl::ToUnixMillis(record.certificate_expires));
+    if (record.enrolled_at) out.set_enrolled_unix_ms(absl::ToUnixMillis(*record.enrolled_at));
+    out.set_enrolled_by(record.enrolled_by);
+    if (record.last_seen) out.set_last_seen_unix_ms(absl::ToUnixMillis(*record.last_seen));
+  }
   for (const SiteState& site : registry_.List()) {
-    tessera::v1::SiteStatus* out = response->add_sites();
-    out->set_site_id(site.site_id);
-    out->set_agent_version(site.report.agent_version);
-    out->set_last_seen_unix_ms(absl::ToUnixMillis(site.last_seen));
-    out->set_connected(site.connected);
-    out->set_clock_skew_ms(absl::ToInt64Milliseconds(site.clock_skew));
-    out->set_certificate_serial(site.report.certificate_serial);
-    out->set_certificate_expires_unix_ms(absl::ToUnixMillis(site.report.certificate_expires));
+    tessera::v1::SiteStatus& out = sites[site.site_id];
+    out.set_site_id(site.site_id);
+    out.set_agent_version(site.report.agent_version);
+    out.set_last_seen_unix_ms(absl::ToUnixMillis(site.last_seen));
+    out.set_connected(site.connected);
+    out.set_clock_skew_ms(absl::ToInt64Milliseconds(site.clock_skew));
+    out.set_certificate_serial(site.report.certificate_serial);
+    out.set_certificate_expires_unix_ms(absl::ToUnixMillis(site.report.certificate_expires));
+    out.clear_datasets();
     for (const DatasetSummary& dataset : site.report.datasets) {
-      tessera::v1::DatasetInfo* d = out->add_datasets();
+      tessera::v1::DatasetInfo* d = out.add_datasets();
       d->set_name(dataset.name);
       d->set_record_count_bucket(dataset.record_count_bucket);
     }
   }
+  for (auto& [id, site] : sites) *response->add_sites() = std::move(site);
   return grpc::Status::OK;
 }
 
@@ -122,6 +149,7 @@ grpc::Status AdminService::PublishRevocationList(
   }
   Logger("coordinator")
       ->info("revocation list applied operator={} revoked={}", identity->id, *applied);
+  Audit(*identity, "revocations.published", "crl", absl::StrCat("{\"revoked\":", *applied, "}"));
   response->set_revoked_count(static_cast<uint32_t>(*applied));
   return grpc::Status::OK;
 }
@@ -132,6 +160,44 @@ grpc::Status FederationService::Download(grpc::ServerContext* context,
   auto identity = guard_.Admit(*context, {Role::kSite}, "Federation.Download");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
   return transport::ToGrpcStatus(ServeDownload(objects_, *request, writer));
+}
+
+void AdminService::Audit(const transport::PeerIdentity& actor, const std::string& action,
+                         const std::string& subject, const std::string& details) {
+  auto entry = store_.AppendAudit({clock_.Now(), actor.id,
+                                   std::string(transport::RoleName(actor.role)), action, subject,
+                                   details});
+  if (!entry.ok()) {
+    Logger("coordinator")
+        ->error("audit entry not written action={} subject={} error=\"{}\"", action, subject,
+                std::string(entry.status().message()));
+  }
+}
+
+grpc::Status AdminService::RegisterSite(grpc::ServerContext* context,
+                                        const tessera::v1::RegisterSiteRequest* request,
+                                        tessera::v1::RegisterSiteResponse* response) {
+  auto identity = guard_.Admit(*context, {Role::kOperator}, "Admin.RegisterSite");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  absl::Status verified =
+      transport::VerifyCertificate(ca_cert_pem_, request->certificate_pem(), clock_.Now());
+  if (!verified.ok()) return transport::ToGrpcStatus(verified);
+  auto site = transport::IdentityFromCertificatePem(request->certificate_pem());
+  if (!site.ok()) return transport::ToGrpcStatus(site.status());
+  if (site->role != Role::kSite) {
+    return transport::ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("the certificate of `", site->id, "` is not a site certificate")));
+  }
+  absl::Status stored = store_.RecordEnrolment(site->id, site->serial_hex, site->not_after,
+                                               identity->id, clock_.Now());
+  if (!stored.ok()) return transport::ToGrpcStatus(stored);
+  Audit(*identity, "site.enrolled", site->id,
+        absl::StrCat("{\"serial\":\"", site->serial_hex, "\"}"));
+  Logger("coordinator")
+      ->info("site enrolled site={} serial={} operator={}", site->id, site->serial_hex,
+             identity->id);
+  response->set_site_id(site->id);
+  return grpc::Status::OK;
 }
 
 grpc::Status AdminService::UploadObject(grpc::ServerContext* context,

@@ -12,16 +12,18 @@
 #include "coordinator/object_store.h"
 #include "coordinator/revocations.h"
 #include "coordinator/site_registry.h"
+#include "coordinator/store.h"
 #include "tessera.grpc.pb.h"
 
 namespace tessera::coordinator {
 
 class FederationService final : public tessera::v1::Federation::Service {
  public:
-  FederationService(CallGuard& guard, SiteRegistry& registry, ObjectStore& objects,
+  FederationService(CallGuard& guard, SiteRegistry& registry, Store& store, ObjectStore& objects,
                     const Clock& clock, absl::Duration heartbeat_interval)
       : guard_(guard),
         registry_(registry),
+        store_(store),
         objects_(objects),
         clock_(clock),
         heartbeat_interval_(heartbeat_interval) {}
@@ -34,6 +36,7 @@ class FederationService final : public tessera::v1::Federation::Service {
  private:
   CallGuard& guard_;
   SiteRegistry& registry_;
+  Store& store_;
   ObjectStore& objects_;
   const Clock& clock_;
   const absl::Duration heartbeat_interval_;
@@ -41,10 +44,12 @@ class FederationService final : public tessera::v1::Federation::Service {
 
 class AdminService final : public tessera::v1::Admin::Service {
  public:
-  AdminService(CallGuard& guard, SiteRegistry& registry, Revocations& revocations,
-               ObjectStore& objects, const Clock& clock)
+  AdminService(CallGuard& guard, SiteRegistry& registry, Store& store, Revocations& revocations,
+               ObjectStore& objects, std::string ca_cert_pem, const Clock& clock)
       : guard_(guard),
         registry_(registry),
+        store_(store),
+        ca_cert_pem_(std::move(ca_cert_pem)),
         revocations_(revocations),
         objects_(objects),
         clock_(clock),
@@ -58,6 +63,9 @@ class AdminService final : public tessera::v1::Admin::Service {
   grpc::Status PublishRevocationList(
       grpc::ServerContext* context, const tessera::v1::PublishRevocationListRequest* request,
       tessera::v1::PublishRevocationListResponse* response) override;
+  grpc::Status RegisterSite(grpc::ServerContext* context,
+                            const tessera::v1::RegisterSiteRequest* request,
+                            tessera::v1::RegisterSiteResponse* response) override;
   grpc::Status UploadObject(grpc::ServerContext* context,
                             grpc::ServerReader<tessera::v1::UploadRequest>* reader,
                             tessera::v1::UploadResponse* response) override;
@@ -66,8 +74,14 @@ class AdminService final : public tessera::v1::Admin::Service {
                               grpc::ServerWriter<tessera::v1::Chunk>* writer) override;
 
  private:
+  // Appends to the audit chain; a failure is logged (the action stands).
+  void Audit(const transport::PeerIdentity& actor, const std::string& action,
+             const std::string& subject, const std::string& details);
+
   CallGuard& guard_;
   SiteRegistry& registry_;
+  Store& store_;
+  const std::string ca_cert_pem_;
   Revocations& revocations_;
   ObjectStore& objects_;
   const Clock& clock_;

@@ -2,7 +2,7 @@
 
 namespace tessera::coordinator {
 
-void SiteRegistry::RecordHeartbeat(const std::string& site_id, const SiteReport& report) {
+bool SiteRegistry::RecordHeartbeat(const std::string& site_id, const SiteReport& report) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mutex_);
   auto [it, inserted] = sites_.try_emplace(site_id);
@@ -11,10 +11,16 @@ void SiteRegistry::RecordHeartbeat(const std::string& site_id, const SiteReport&
   state.last_seen = now;
   // A restarted agent starts counting from 1 again; treat a sequence number
   // of 1 as a new process rather than a stale duplicate.
+  const bool new_certificate = state.report.certificate_serial != report.certificate_serial;
   if (inserted || report.sequence > state.report.sequence || report.sequence <= 1) {
     state.report = report;
     state.clock_skew = report.agent_time - now;
   }
+  if (inserted || new_certificate || now - state.persisted >= absl::Minutes(1)) {
+    state.persisted = now;
+    return true;
+  }
+  return false;
 }
 
 std::vector<SiteState> SiteRegistry::List() const {

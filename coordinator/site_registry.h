@@ -39,6 +39,7 @@ struct SiteState {
   absl::Time last_seen;
   absl::Duration clock_skew;  // agent clock minus coordinator clock
   bool connected = false;
+  absl::Time persisted = absl::InfinitePast();  // last write of a sighting to the store
 };
 
 class SiteRegistry {
@@ -51,7 +52,10 @@ class SiteRegistry {
   // Records a heartbeat from `site_id`. A report whose sequence number is
   // not newer than the last one seen from the same agent process (a retried
   // or reordered request) refreshes liveness but does not replace the report.
-  void RecordHeartbeat(const std::string& site_id, const SiteReport& report);
+  // Returns true when the sighting should be written to the store: the first
+  // from this site since start-up, a new certificate, or a minute since the
+  // last write (so the database is not written on every heartbeat).
+  bool RecordHeartbeat(const std::string& site_id, const SiteReport& report);
 
   // Every site ever heard from, sorted by id, with `connected` computed
   // against the liveness window at the current time.

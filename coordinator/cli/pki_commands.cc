@@ -69,7 +69,26 @@ absl::Status RunInit(const PkiOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status RunSign(const PkiOptions& options) {
+// Tells the coordinator about a site certificate just signed, when the
+// operator gave a coordinator to talk to.
+absl::Status RegisterWithCoordinator(const std::string& cert_pem,
+                                     const ConnectionOptions& connection) {
+  TESSERA_ASSIGN_OR_RETURN(AdminClient client, AdminClient::Connect(connection));
+  tessera::v1::RegisterSiteRequest request;
+  request.set_certificate_pem(cert_pem);
+  tessera::v1::RegisterSiteResponse response;
+  auto context = client.NewContext();
+  grpc::Status status = client.stub().RegisterSite(context.get(), request, &response);
+  if (!status.ok()) {
+    return Annotate(client.CallError(status),
+                    "the certificate was issued, but the coordinator did not record the site; "
+                    "run the command again with --coordinator once it is reachable");
+  }
+  std::cout << "the coordinator now lists site `" << response.site_id() << "` as enrolled\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunSign(const PkiOptions& options, const ConnectionOptions& connection) {
   if (options.site.empty() == options.person.empty()) {
     return absl::InvalidArgumentError("give exactly one of --site ID or --person NAME");
   }
@@ -109,6 +128,7 @@ absl::Status RunSign(const PkiOptions& options) {
   if (role == Role::kSite) {
     std::cout << "send it with " << ca.Path("ca.pem")
               << " to the trust, which installs it with `tessera-agent install-cert`\n";
+    if (!connection.coordinator.empty()) return RegisterWithCoordinator(cert, connection);
   }
   return absl::OkStatus();
 }
@@ -251,7 +271,8 @@ void AddPkiCommands(CLI::App& app, CommandResult& result, ConnectionOptions& con
   sign->add_option("--days", options.days, "Lifetime in days (default 365 sites, 90 people)")
       ->check(CLI::Range(1, 3650));
   sign->add_option("--out", options.out, "Where to write the certificate")->required();
-  sign->callback(result.Bind([] { return RunSign(options); }));
+  AddConnectionOptions(sign, connection);
+  sign->callback(result.Bind([&connection] { return RunSign(options, connection); }));
 
   CLI::App* issue = pki->add_subcommand(
       "issue", "Make a key and certificate for the coordinator or a person (not for sites).");

@@ -19,6 +19,12 @@ std::string Ago(int64_t unix_ms) {
   return absl::FormatDuration(absl::Trunc(ago, absl::Seconds(1))) + " ago";
 }
 
+// "connected", "gone" (heard from, not lately) or "enrolled" (never heard from).
+std::string State(const tessera::v1::SiteStatus& site) {
+  if (site.connected()) return "connected";
+  return site.last_seen_unix_ms() == 0 ? "enrolled" : "gone";
+}
+
 absl::Status RunList(const ConnectionOptions& connection, bool json) {
   TESSERA_ASSIGN_OR_RETURN(AdminClient client, AdminClient::Connect(connection));
   tessera::v1::ListSitesResponse response;
@@ -39,6 +45,8 @@ absl::Status RunList(const ConnectionOptions& connection, bool json) {
                        {"last_seen_unix_ms", site.last_seen_unix_ms()},
                        {"clock_skew_ms", site.clock_skew_ms()},
                        {"certificate_serial", site.certificate_serial()},
+                       {"enrolled", site.enrolled_unix_ms() != 0},
+                       {"enrolled_by", site.enrolled_by()},
                        {"certificate_expires",
                         absl::FormatTime(absl::RFC3339_sec,
                                          absl::FromUnixMillis(site.certificate_expires_unix_ms()),
@@ -60,8 +68,8 @@ absl::Status RunList(const ConnectionOptions& connection, bool json) {
       datasets.push_back(absl::StrFormat("%s(~%d)", d.name(), d.record_count_bucket()));
     }
     std::cout << absl::StrFormat("%-20s %-12s %-10s %-14s %-10s %-13s %s\n", site.site_id(),
-                                 site.connected() ? "connected" : "gone", site.agent_version(),
-                                 Ago(site.last_seen_unix_ms()),
+                                 State(site), site.agent_version().empty() ? "-" : site.agent_version(),
+                                 site.last_seen_unix_ms() == 0 ? "never" : Ago(site.last_seen_unix_ms()),
                                  absl::StrFormat("%+dms", site.clock_skew_ms()),
                                  absl::FormatTime("%Y-%m-%d",
                                                   absl::FromUnixMillis(

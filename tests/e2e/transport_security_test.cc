@@ -308,6 +308,48 @@ TEST_F(TransportSecurityTest, MalformedAndOversizedMessagesAreRefusedAndServiceG
   EXPECT_TRUE(Heartbeat(channel, fine).ok());
 }
 
+TEST_F(TransportSecurityTest, EnrolledSiteIsListedBeforeItConnectsAndAfterRestart) {
+  const std::string key = federation_->dir() + "/leeds.key";
+  const std::string csr = federation_->dir() + "/leeds.csr";
+  ASSERT_OK_AND_ASSIGN(RunResult enroll, RunCommand({Binaries::Agent(), "enroll", "--key", key,
+                                                     "--site", "leeds", "--csr", csr},
+                                                    absl::Seconds(30)));
+  ASSERT_EQ(enroll.exit_code, 0) << enroll.output;
+  // Signed by the operator with a coordinator connection: the site is
+  // registered at once.
+  ASSERT_OK_AND_ASSIGN(RunResult sign,
+                       federation_->Cli({"pki", "sign", "--ca-dir", federation_->Pki(""), "--csr",
+                                         csr, "--site", "leeds", "--out",
+                                         federation_->dir() + "/leeds.pem"}));
+  ASSERT_EQ(sign.exit_code, 0) << sign.output;
+  EXPECT_THAT(sign.output, HasSubstr("the coordinator now lists site `leeds` as enrolled"));
+
+  auto site_state = [&](const std::string& id) -> nlohmann::json {
+    auto list = federation_->Cli({"sites", "list", "--json"});
+    if (!list.ok() || list->exit_code != 0) return nullptr;
+    const nlohmann::json parsed = nlohmann::json::parse(list->output);
+    for (const auto& site : parsed["sites"]) {
+      if (site["site_id"] == id) return site;
+    }
+    return nullptr;
+  };
+  nlohmann::json leeds = site_state("leeds");
+  ASSERT_FALSE(leeds.is_null());
+  EXPECT_TRUE(leeds["enrolled"].get<bool>());
+  EXPECT_EQ(leeds["enrolled_by"], "demo-operator");
+  EXPECT_FALSE(leeds["connected"].get<bool>());
+  ASSERT_OK_AND_ASSIGN(RunResult table, federation_->Cli({"sites", "list"}));
+  EXPECT_THAT(table.output, HasSubstr("enrolled"));
+
+  // A site seen before a restart is still listed after it.
+  ASSERT_OK(federation_->StartAgent("guys"));
+  ASSERT_OK(federation_->WaitForConnectedSites(1, absl::Seconds(60)));
+  ASSERT_OK_AND_ASSIGN(auto stopped, federation_->Stop(absl::Seconds(30)));
+  ASSERT_OK(federation_->StartCoordinator());
+  EXPECT_FALSE(site_state("guys").is_null());
+  EXPECT_FALSE(site_state("leeds").is_null());
+}
+
 TEST_F(TransportSecurityTest, HealthServiceReportsServing) {
   auto stub = grpc::health::v1::Health::NewStub(
       Dial(*federation_, federation_->Pki("person-auditor.pem"),
