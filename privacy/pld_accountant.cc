@@ -25,6 +25,8 @@ constexpr double kWindowTail = 1e-18;
 constexpr double kAcceptableWindowTail = 1e-14;
 // Grid spacing as a fraction of the per-step privacy loss's standard deviation.
 constexpr double kSpacingPerStd = 0.05;
+// The most grid points one step's discretisation may take (32 MiB).
+constexpr double kMaxStepPoints = 1 << 22;
 // Grid points of the coarse pass used to size the window.
 constexpr int64_t kCoarsePoints = 4096;
 // Constant of the FFT forward-error bound (Higham, Thm 24.2: c ~ log2(n) (u + 4 sqrt2 u)).
@@ -46,6 +48,12 @@ struct StepPld {
   int64_t count = 0;
 };
 
+long double LogAddExpL(long double a, long double b) {
+  if (a == -std::numeric_limits<long double>::infinity()) return b;
+  if (b == -std::numeric_limits<long double>::infinity()) return a;
+  return std::max(a, b) + std::log1p(std::exp(-std::fabs(a - b)));
+}
+
 // The pair (P, Q) of one step. Remove: P = (1-q) N(0,s^2) + q N(1,s^2),
 // Q = N(0,s^2), L(x) = log(1 - q + q exp((2x-1)/(2s^2))), increasing in x.
 // Add: P and Q swapped, L(x) = -log(...), decreasing in x.
@@ -56,19 +64,26 @@ class GaussianPair {
 
   long double Loss(long double x) const {
     const long double v = (2 * x - 1) / (2.0L * sigma_ * sigma_);
-    // log(1 - q + q e^v), stable for either sign of v.
-    const long double l = v > 0 ? v + log_q_ + std::log1p((1 - q_) * std::exp(-v) / q_)
-                                : std::log1p(q_ * std::expm1(v));
+    // log(1 - q + q e^v): log1p(q expm1(v)) is accurate unless the argument
+    // nears -1 (q ~ 1 and v << 0); there log-sum-exp of the two terms is.
+    const long double m = q_ * std::expm1(v);
+    const long double l = m > -0.5L ? std::log1p(m)
+                                     : LogAddExpL(std::log1p(-static_cast<long double>(q_)),
+                                                  log_q_ + v);
     return direction_ == Direction::kRemove ? l : -l;
   }
 
   // The x where the loss equals `l`; -inf below (remove) or above (add) the
-  // loss's range. From e^{+-l} = 1 - q + q e^v: v = log((expm1(+-l) + q) / q).
+  // loss's range. From e^{+-l} = 1 - q + q e^v: v = log((expm1(+-l) + q) / q),
+  // and v = +-l exactly when q = 1.
   long double XOfLoss(long double l) const {
     const long double signed_l = direction_ == Direction::kRemove ? l : -l;
-    const long double inner = std::expm1(signed_l) + q_;
-    if (!(inner > 0)) return -std::numeric_limits<long double>::infinity();
-    const long double v = std::log(inner) - log_q_;
+    long double v = signed_l;
+    if (q_ < 1) {
+      const long double inner = std::expm1(signed_l) + q_;
+      if (!(inner > 0)) return -std::numeric_limits<long double>::infinity();
+      v = std::log(inner) - log_q_;
+    }
     return sigma_ * sigma_ * v + 0.5L;
   }
 
@@ -211,18 +226,16 @@ StepPld DiscretizeStep(const GaussianStep& step, Direction direction, double h) 
   if (direction == Direction::kRemove) {
     const long double x_lo = -kTailSigmas * s;
     const long double x_hi = 1 + kTailSigmas * s;
-    // For q < 1 the loss never goes below log(1 - q), so starting the grid
-    // there needs no truncation at all: the flat left end of the loss (where
-    // much of the mass sits when q is small) is split like every bucket.
-    const long double l_min = step.q < 1 ? std::log1p(-static_cast<long double>(step.q))
-                                         : pair.Loss(x_lo);
-    const int64_t i_lo = static_cast<int64_t>(std::floor(l_min / h));
+    // The grid starts at or below the loss at x_lo, so only the mass below
+    // x_lo (~1e-21) is rounded up; the flat left end of the loss (where much
+    // of the mass sits when q is small) is split like every other bucket.
+    const int64_t i_lo = static_cast<int64_t>(std::floor(pair.Loss(x_lo) / h));
     const int64_t i_hi = std::max<int64_t>(i_lo, static_cast<int64_t>(std::ceil(pair.Loss(x_hi) / h)));
     out.first = i_lo;
     out.mass.assign(static_cast<size_t>(i_hi - i_lo + 1), 0.0);
     const GridExp grid_exp(h, i_lo, i_hi);
-    // Everything at or below l_{i_lo} goes to i_lo (pessimistic; for q = 1
-    // that is the N(0, s^2) mass below -9.5 s, ~1e-21).
+    // Everything at or below l_{i_lo} goes to i_lo (pessimistic; at most the
+    // mass below x_lo = -9.5 s, ~1e-21).
     Edge previous = MakeEdge(std::min(pair.XOfLoss(static_cast<long double>(i_lo) * h), x_hi), s);
     const Edge minus_inf = MakeEdge(-std::numeric_limits<long double>::infinity(), s);
     out.mass[0] += static_cast<double>(PairMasses(pair, minus_inf, previous).first);
@@ -358,6 +371,7 @@ double ChernoffQuantile(const std::vector<StepPld>& steps, double h, double tau,
   const double t = sign * hi;
   const Cumulants c = TotalCumulants(steps, h, t);
   const double a = (c.k0 - log_tau) / t;  // bound at exactly tau for this t
+  if (!std::isfinite(a)) return SupportEnd(steps, h, upper);
   return upper ? std::min(a, SupportEnd(steps, h, true)) : std::max(a, SupportEnd(steps, h, false));
 }
 
@@ -481,12 +495,13 @@ size_t NextPowerOfTwo(double x) {
   return n;
 }
 
-DiscretePld ComposeDirection(const std::vector<GaussianStep>& steps, Direction direction,
-                             const PldOptions& options) {
+absl::StatusOr<DiscretePld> ComposeDirection(const std::vector<GaussianStep>& steps,
+                                             Direction direction, const PldOptions& options) {
   // 1. The spacing the grid should have: connect-the-dots spreads each step's
-  // loss by up to h, adding ~h^2/4 to its variance, so h is kept to a tenth
-  // of the loss's (count-weighted) standard deviation per step -- a relative
-  // variance error of ~0.25% that does not grow with the number of steps.
+  // loss by up to h, adding at most h^2/4 to its variance, so h is kept to
+  // kSpacingPerStd of the loss's (count-weighted) standard deviation per step
+  // -- a relative variance error below 0.1% that does not grow with the
+  // number of steps.
   double range = 0;
   double weighted_variance = 0;
   double total_count = 0;
@@ -498,14 +513,21 @@ DiscretePld ComposeDirection(const std::vector<GaussianStep>& steps, Direction d
     weighted_variance += static_cast<double>(step.count) * LossMoments(pair).second;
     total_count += static_cast<double>(step.count);
   }
+  const absl::Status out_of_range = absl::OutOfRangeError(
+      "these settings are outside the PLD accountant's numerical range; use the RDP accountant");
+  if (!std::isfinite(range)) return out_of_range;
+  range = std::max(range, 1e-12);
   const double target_h = std::min(options.discretization,
                                    kSpacingPerStd * std::sqrt(weighted_variance / total_count));
+  // No single step may need more than kMaxStepPoints grid points.
+  const double min_h = range / kMaxStepPoints;
   // 2. Size the window on a coarse grid.
-  const double coarse_h = std::max(range / kCoarsePoints, 1e-12);
+  const double coarse_h = range / kCoarsePoints;
   std::vector<StepPld> coarse;
   for (const GaussianStep& step : steps) coarse.push_back(DiscretizeStep(step, direction, coarse_h));
   double lo_loss = ChernoffQuantile(coarse, coarse_h, kWindowTail, false);
   double hi_loss = ChernoffQuantile(coarse, coarse_h, kWindowTail, true);
+  if (!std::isfinite(lo_loss) || !std::isfinite(hi_loss)) return out_of_range;
   const double margin = 0.05 * (hi_loss - lo_loss) + 2 * coarse_h;
   lo_loss -= margin;
   hi_loss += margin;
@@ -514,9 +536,13 @@ DiscretePld ComposeDirection(const std::vector<GaussianStep>& steps, Direction d
   for (int attempt = 0;; ++attempt) {
     // 3. Choose the grid: the target spacing if the window fits, else coarser.
     const double width = hi_loss - lo_loss;
-    size_t n = NextPowerOfTwo(width / target_h + 1);
-    n = std::min(n, max_n);
-    const double h = width / static_cast<double>(n - 1);
+    size_t n = std::min(NextPowerOfTwo(width / target_h + 1), max_n);
+    double h = width / static_cast<double>(n - 1);
+    if (h < min_h) {
+      h = min_h;
+      n = std::min(NextPowerOfTwo(width / h + 1), max_n);
+    }
+    if (!std::isfinite(h) || !(h > 0)) return out_of_range;
     std::vector<StepPld> fine;
     for (const GaussianStep& step : steps) fine.push_back(DiscretizeStep(step, direction, h));
     const int64_t lo = static_cast<int64_t>(std::floor(lo_loss / h));
@@ -640,9 +666,13 @@ absl::StatusOr<ComposedPld> ComposePld(const PrivacyLedger& ledger, const PldOpt
     result.directions_.push_back(std::move(nothing));
     return result;
   }
-  result.directions_.push_back(ComposeDirection(steps, Direction::kRemove, options));
-  // Without sampling both directions have the same privacy loss distribution.
-  if (!all_full_batch) result.directions_.push_back(ComposeDirection(steps, Direction::kAdd, options));
+  for (Direction direction : {Direction::kRemove, Direction::kAdd}) {
+    // Without sampling both directions have the same privacy loss distribution.
+    if (direction == Direction::kAdd && all_full_batch) break;
+    absl::StatusOr<DiscretePld> composed = ComposeDirection(steps, direction, options);
+    if (!composed.ok()) return composed.status();
+    result.directions_.push_back(*std::move(composed));
+  }
   return result;
 }
 

@@ -44,11 +44,13 @@
 namespace tessera::privacy {
 
 struct PldOptions {
-  // Grid spacing of the privacy loss. A finer grid is tighter and slower;
-  // the accountant coarsens it when the composed distribution is too wide
-  // for max_log2_size.
+  // Largest grid spacing of the privacy loss. The accountant uses 1/20 of the
+  // per-step loss's standard deviation when that is smaller (so the
+  // discretisation error does not grow with the number of steps), and a
+  // coarser grid only when the composed distribution would not fit in
+  // 2^max_log2_size points. A finer grid is tighter and slower.
   double discretization = 1e-3;
-  // The largest FFT length is 2^max_log2_size (memory ~ 24 * 2^max bytes).
+  // The largest FFT length is 2^max_log2_size (memory ~ 40 * 2^max bytes).
   int max_log2_size = 19;
 };
 
@@ -78,7 +80,9 @@ class ComposedPld {
 };
 
 // Builds the composed PLD of every entry of `ledger`. INVALID_ARGUMENT for
-// bad options; UNIMPLEMENTED when the ledger holds a Skellam event.
+// bad options; UNIMPLEMENTED when the ledger holds a Skellam event;
+// OUT_OF_RANGE for settings too extreme for the discretisation (e.g. noise
+// multipliers around 1e-6), which the RDP accountant still handles.
 absl::StatusOr<ComposedPld> ComposePld(const PrivacyLedger& ledger,
                                        const PldOptions& options = {});
 

@@ -3,7 +3,6 @@
 #include <sys/random.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -90,11 +89,10 @@ absl::StatusOr<std::unique_ptr<OsRandomSource>> OsRandomSource::Create() {
 }
 
 void OsRandomSource::Refill() {
-  if (int error = FillFromKernel(buffer_, sizeof(buffer_)); error != 0) {
-    std::fprintf(stderr, "tessera: fatal: getrandom failed (%s); refusing to continue without "
-                 "secure randomness\n", std::strerror(error));
-    std::abort();
-  }
+  // getrandom(2) only fails for invalid arguments or when the call is not
+  // implemented, and Create() has already shown that it works; if it ever
+  // fails here, stop rather than emit predictable noise.
+  if (FillFromKernel(buffer_, sizeof(buffer_)) != 0) std::abort();
   position_ = 0;
 }
 

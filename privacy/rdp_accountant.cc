@@ -13,9 +13,12 @@ namespace {
 // The fractional-order series stops when the last term is below this fraction
 // of A - 1 (so the RDP value itself, not just A, is accurate to ~1e-10), or
 // after kMaxSeriesTerms terms. The result is an upper bound either way (see
-// the header); these only decide how tight it is.
+// the header); these only decide how tight it is. The cap is reached only
+// for very large noise (z ~ 100 and above with q near 1/2), where the series
+// decays like min(1, z^2 / i) i^-(alpha+1); the next integer order's exact
+// value then serves as well (RDP does not decrease with the order).
 constexpr long double kSeriesRelativeTolerance = 1e-10L;
-constexpr int64_t kMaxSeriesTerms = 2'000'000;
+constexpr int64_t kMaxSeriesTerms = 20'000;
 
 bool IsInteger(double x) { return x == std::floor(x) && x < 1e9; }
 
@@ -95,8 +98,9 @@ long double LogGaussianPiece(long double k, long double z0, long double sigma, b
 }
 
 // log(A_alpha) for fractional alpha > 1 and 0 < q < 1: Mironov, Talwar &
-// Zhang 2019, Section 3.3, with signed binomial coefficients.
-double LogAFractional(double q, double sigma, double alpha) {
+// Zhang 2019, Section 3.3, with signed binomial coefficients. `converged`
+// tells whether the tolerance was met before kMaxSeriesTerms.
+double LogAFractional(double q, double sigma, double alpha, bool* converged) {
   const long double a = alpha;
   const long double s = sigma;
   const long double log_q = std::log(static_cast<long double>(q));
@@ -105,6 +109,7 @@ double LogAFractional(double q, double sigma, double alpha) {
   // Terms alternate in sign and decrease in magnitude from this index on.
   const int64_t alternating_from = static_cast<int64_t>(std::floor(alpha)) + 2;
 
+  *converged = false;
   ScaledSum sum;
   long double log_abs_binom = 0;  // log |C(a, 0)|
   bool negative = false;          // sign of C(a, i)
@@ -134,6 +139,7 @@ double LogAFractional(double q, double sigma, double alpha) {
       const long double excess = current - std::exp(-sum.scale());  // (A - 1) / exp(scale)
       const long double reference = std::max(excess, current * 1e-18L);
       if (current > 0 && std::exp(log_term - sum.scale()) < reference * kSeriesRelativeTolerance) {
+        *converged = true;
         break;
       }
     }
@@ -154,11 +160,20 @@ double PoissonGaussianRdp(double sampling_rate, double noise_multiplier, double 
   if (sampling_rate == 0) return 0;
   if (noise_multiplier == 0) return kInf;
   if (sampling_rate == 1) return order / (2.0 * noise_multiplier * noise_multiplier);
-  const double log_a = IsInteger(order)
-                           ? LogAInteger(sampling_rate, noise_multiplier,
-                                         static_cast<int64_t>(order))
-                           : LogAFractional(sampling_rate, noise_multiplier, order);
-  return std::max(0.0, log_a / (order - 1));
+  if (IsInteger(order)) {
+    const double log_a =
+        LogAInteger(sampling_rate, noise_multiplier, static_cast<int64_t>(order));
+    return std::max(0.0, log_a / (order - 1));
+  }
+  bool converged = false;
+  double rdp =
+      std::max(0.0, LogAFractional(sampling_rate, noise_multiplier, order, &converged) /
+                        (order - 1));
+  if (!converged) {
+    // Both are upper bounds; keep the smaller.
+    rdp = std::min(rdp, PoissonGaussianRdp(sampling_rate, noise_multiplier, std::ceil(order)));
+  }
+  return rdp;
 }
 
 double SkellamRdp(const SkellamEvent& event, double order) {

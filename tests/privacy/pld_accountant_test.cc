@@ -144,6 +144,15 @@ TEST(PldAccountantTest, EdgeCases) {
   EXPECT_THAT(accountant.Compose(SkellamEvent{1, 1, 10}),
               StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("RDP")));
   EXPECT_THAT(accountant.Epsilon(0.0), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Far outside the useful range the PLD says so instead of guessing; the
+  // RDP accountant still answers.
+  EXPECT_THAT(PldEpsilon(1e-6, 0.5, 1, 1e-5), StatusIs(absl::StatusCode::kOutOfRange,
+                                                       HasSubstr("RDP")));
+  // Huge noise or a tiny sampling rate: finite and below RDP.
+  ASSERT_OK_AND_ASSIGN(double quiet, PldEpsilon(1e4, 0.001, 100, 1e-5));
+  EXPECT_LE(quiet, RdpEpsilon(1e4, 0.001, 100, 1e-5));
+  ASSERT_OK_AND_ASSIGN(double rare, PldEpsilon(0.5, 1e-12, 10, 1e-5));
+  EXPECT_LE(rare, RdpEpsilon(0.5, 1e-12, 10, 1e-5));
   PldOptions bad;
   bad.discretization = -1;
   EXPECT_THAT(ComposePld(PrivacyLedger(), bad), StatusIs(absl::StatusCode::kInvalidArgument));

@@ -91,6 +91,18 @@ TEST(PoissonGaussianRdpTest, AgreesWithTheDefiningIntegral) {
   }
 }
 
+TEST(PoissonGaussianRdpTest, SlowSeriesStillGivesAnUpperBound) {
+  // With z = 1e4 and q = 1/2 the fractional series would need ~10^8 terms;
+  // the accountant stops early and keeps the smaller of its bracket and the
+  // next integer order, both upper bounds. Check it against the integral.
+  for (double order : {1.5, 2.5}) {
+    const double rdp = PoissonGaussianRdp(0.5, 1e4, order);
+    const double exact = LogAByQuadrature(0.5, 1e4, order) / (order - 1);
+    EXPECT_GE(rdp, exact * (1 - 1e-6)) << order;
+    EXPECT_LE(rdp, PoissonGaussianRdp(0.5, 1e4, std::ceil(order))) << order;
+  }
+}
+
 TEST(PoissonGaussianRdpTest, EdgeCases) {
   EXPECT_EQ(PoissonGaussianRdp(0.0, 1.0, 2.5), 0.0);
   EXPECT_EQ(PoissonGaussianRdp(0.1, 0.0, 2.5), kInf);
