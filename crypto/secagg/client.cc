@@ -66,6 +66,11 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientConfig config, cons
         absl::StrCat("this site's certificate cannot be used for secure aggregation: ",
                      own.status().message()));
   }
+  if (own->der.size() > kMaxCertificateSize) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this site's certificate is ", own->der.size(), " bytes; secure aggregation carries at most ",
+        kMaxCertificateSize));
+  }
   return std::unique_ptr<Client>(
       new Client(std::move(config), std::move(context), self, signer, *std::move(own)));
 }
