@@ -63,7 +63,8 @@ class ConfigReader {
   bool Has(absl::string_view key);
 
   // The names of the sub-tables of the table at `key` (for [datasets.NAME]
-  // style sections), in file order. Marks the table as known.
+  // style sections), sorted by name (toml++ keeps tables sorted, not in file
+  // order). Marks the table as known.
   std::vector<std::string> TableNames(absl::string_view key);
 
   // Records an error for `key` found by the caller's own validation (for
