@@ -17,7 +17,13 @@ start=$(date +%s)
 
 scripts/install-deps.sh
 
-step() { printf '\n==> %s\n' "$*"; }
+last=$start
+step() {
+  local now
+  now=$(date +%s)
+  printf '\n==> %s (previous step took %d s)\n' "$*" $((now - last))
+  last=$now
+}
 
 step "configure and build (warnings as errors)"
 cmake -S . -B build -G Ninja -DTESSERA_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
