@@ -28,7 +28,7 @@ CoordinatorServer::CoordinatorServer(const CoordinatorConfig& config, std::strin
       limiter_(clock, config.requests_per_second, config.burst),
       guard_(revocations_, limiter_),
       registry_(clock, config.liveness_window),
-      federation_(guard_, registry_, *store_, *objects_, clock,
+      federation_(guard_, registry_, *store_, *objects_, mailboxes_, revocations_, clock,
                   std::min(kHeartbeatInterval, config.liveness_window / 3)),
       admin_(guard_, registry_, *store_, revocations_, *objects_, std::move(ca_cert_pem), clock) {}
 
@@ -70,6 +70,8 @@ void CoordinatorServer::PollRevocations() {
   while (!stop_polling_.WaitForNotificationWithTimeout(kRevocationPollInterval)) {
     absl::Status status = revocations_.ReloadIfChanged();
     if (!status.ok()) log->error("revocation list not reloaded: {}", std::string(status.message()));
+    // Long polls re-check their site's certificate against the list.
+    mailboxes_.Interrupt();
   }
 }
 
@@ -79,6 +81,7 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
     poller_.join();
   }
   if (server_ == nullptr) return;
+  mailboxes_.Close();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
   server_.reset();

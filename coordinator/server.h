@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "coordinator/call_guard.h"
 #include "coordinator/coordinator_config.h"
+#include "coordinator/mailboxes.h"
 #include "coordinator/object_store.h"
 #include "coordinator/revocations.h"
 #include "coordinator/services.h"
@@ -52,6 +53,7 @@ class CoordinatorServer {
   std::unique_ptr<Store> store_;
   std::unique_ptr<ObjectStore> objects_;
   Revocations revocations_;
+  Mailboxes mailboxes_;
   RateLimiter limiter_;
   CallGuard guard_;
   SiteRegistry registry_;

@@ -230,4 +230,32 @@ grpc::Status AdminService::DownloadObject(grpc::ServerContext* context,
   return transport::ToGrpcStatus(ServeDownload(objects_, *request, writer));
 }
 
+grpc::Status FederationService::GetWork(grpc::ServerContext* context,
+                                        const tessera::v1::GetWorkRequest* /*request*/,
+                                        tessera::v1::GetWorkResponse* response) {
+  auto identity = guard_.Admit(*context, {Role::kSite}, "Federation.GetWork");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  // Answer a little before the caller's deadline so the empty answer
+  // arrives rather than a DEADLINE_EXCEEDED.
+  const absl::Time now = absl::Now();
+  absl::Time deadline = now + kMaxLongPoll;
+  const absl::Time caller_deadline = absl::FromChrono(context->deadline());
+  if (caller_deadline < deadline + absl::Seconds(1)) deadline = caller_deadline - absl::Seconds(1);
+  const std::string serial = identity->serial_hex;
+  auto stop = [this, context, &serial] {
+    return context->IsCancelled() || revocations_.RevokedAt(serial).has_value();
+  };
+  switch (mailboxes_.Take(identity->id, deadline, stop, response)) {
+    case Mailboxes::WaitEnd::kWork:
+    case Mailboxes::WaitEnd::kDeadline:
+      return grpc::Status::OK;
+    case Mailboxes::WaitEnd::kStopped:
+      break;
+  }
+  // Re-admit to report the reason: revoked, or shutting down.
+  auto again = guard_.Admit(*context, {Role::kSite}, "Federation.GetWork");
+  if (!again.ok()) return transport::ToGrpcStatus(again.status());
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down; retry");
+}
+
 }  // namespace tessera::coordinator

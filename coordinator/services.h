@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "coordinator/call_guard.h"
+#include "coordinator/mailboxes.h"
 #include "coordinator/object_store.h"
 #include "coordinator/revocations.h"
 #include "coordinator/site_registry.h"
@@ -20,11 +21,14 @@ namespace tessera::coordinator {
 class FederationService final : public tessera::v1::Federation::Service {
  public:
   FederationService(CallGuard& guard, SiteRegistry& registry, Store& store, ObjectStore& objects,
-                    const Clock& clock, absl::Duration heartbeat_interval)
+                    Mailboxes& mailboxes, const Revocations& revocations, const Clock& clock,
+                    absl::Duration heartbeat_interval)
       : guard_(guard),
         registry_(registry),
         store_(store),
         objects_(objects),
+        mailboxes_(mailboxes),
+        revocations_(revocations),
         clock_(clock),
         heartbeat_interval_(heartbeat_interval) {}
 
@@ -32,12 +36,21 @@ class FederationService final : public tessera::v1::Federation::Service {
                          tessera::v1::HeartbeatResponse* response) override;
   grpc::Status Download(grpc::ServerContext* context, const tessera::v1::DownloadRequest* request,
                         grpc::ServerWriter<tessera::v1::Chunk>* writer) override;
+  // Long poll: answers with the site's next piece of work, or empty when
+  // the call's deadline (at most kMaxLongPoll) is near. Ends at once with
+  // UNAUTHENTICATED if the site's certificate is revoked while it waits.
+  grpc::Status GetWork(grpc::ServerContext* context, const tessera::v1::GetWorkRequest* request,
+                       tessera::v1::GetWorkResponse* response) override;
+
+  static constexpr absl::Duration kMaxLongPoll = absl::Seconds(60);
 
  private:
   CallGuard& guard_;
   SiteRegistry& registry_;
   Store& store_;
   ObjectStore& objects_;
+  Mailboxes& mailboxes_;
+  const Revocations& revocations_;
   const Clock& clock_;
   const absl::Duration heartbeat_interval_;
 };

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -214,6 +215,29 @@ TEST_F(TransportSecurityTest, SiteRevokedWhileConnectedIsCutOff) {
   EXPECT_EQ(again.error_code(), grpc::StatusCode::UNAUTHENTICATED) << again.error_message();
   // The other site carries on.
   ASSERT_OK(federation_->WaitForConnectedSites(1, absl::Seconds(60)));
+}
+
+TEST_F(TransportSecurityTest, RevocationEndsAnOpenLongPoll) {
+  auto stub = tessera::v1::Federation::NewStub(
+      Dial(*federation_, federation_->Pki("site-guys.pem"), federation_->Pki("site-guys.key")));
+  grpc::Status poll_status;
+  std::thread poller([&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    tessera::v1::GetWorkResponse response;
+    poll_status = stub->GetWork(&context, {}, &response);
+  });
+  // Let the call reach the coordinator and wait there.
+  absl::SleepFor(absl::Seconds(1));
+  ASSERT_OK_AND_ASSIGN(RunResult revoke,
+                       federation_->Cli({"pki", "revoke", "--ca-dir", federation_->Pki(""), "--id",
+                                         "guys"}));
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
+  poller.join();
+  // Ended by the revocation (an empty OK would mean it ran to its deadline).
+  EXPECT_EQ(poll_status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << poll_status.error_message();
+  EXPECT_THAT(poll_status.error_message(), HasSubstr("was revoked on"));
 }
 
 TEST_F(TransportSecurityTest, RevocationFileChangeTakesEffectWithoutRestart) {
