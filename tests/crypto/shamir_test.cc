@@ -159,7 +159,8 @@ TEST(ShamirTest, RandomSubsetsReconstructForLargeN) {
 // With t >= 2, one share is uniform whatever the secret. We share the
 // all-zero secret 40,000 times with t = 2 and histogram one byte of one
 // share over 256 bins: chi-square with 255 degrees of freedom, whose
-// 1 - 1e-6 quantile is about 370; the false-failure rate is below 1e-6. A
+// 1 - 1e-6 quantile is about 377 (Wilson-Hilferty approximation); with the
+// bound at 380 the false-failure rate is below 1e-6. A
 // share that leaked the secret (e.g. zero coefficients) would put every
 // sample in bin 0.
 TEST(ShamirTest, OneShareOfATwoOutOfNSharingIsUniform) {
@@ -173,7 +174,7 @@ TEST(ShamirTest, OneShareOfATwoOutOfNSharingIsUniform) {
   const double expected = kSamples / 256.0;
   double chi_square = 0;
   for (int count : histogram) chi_square += (count - expected) * (count - expected) / expected;
-  EXPECT_LT(chi_square, 370.0);
+  EXPECT_LT(chi_square, 380.0);
 }
 
 TEST(ShamirTest, ThresholdOneSharesAreTheSecret) {
