@@ -21,6 +21,7 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   config.tls.cert_file = reader.RequireString("tls.cert_file");
   config.tls.key_file = reader.RequireString("tls.key_file");
   config.log_level = reader.GetString("log.level", "info");
+  config.datasets = data::ReadDatasetConfigs(reader);
   TESSERA_RETURN_IF_ERROR(reader.Finish());
   return config;
 }

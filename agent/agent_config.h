@@ -11,14 +11,19 @@
 //   key_file = "/var/lib/tessera/site.key"   # mode 0600, never leaves the trust
 //   [log]
 //   level = "info"
+//   [datasets.NAME]                 # one table per dataset; see agent/data/dataset.h
+//   kind = "csv"
+//   path = "/var/lib/tessera/data/cohort.csv"
 //
 // Thread-safety: plain value type.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/data/dataset.h"
 #include "transport/tls.h"
 
 namespace tessera::agent {
@@ -29,6 +34,7 @@ struct AgentConfig {
   absl::Duration retry_max = absl::Seconds(120);
   transport::TlsFiles tls;
   std::string log_level = "info";
+  std::vector<data::DatasetConfig> datasets;
 };
 
 // Loads and validates `path`; INVALID_ARGUMENT listing every problem with its

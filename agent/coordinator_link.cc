@@ -51,6 +51,11 @@ absl::StatusOr<tessera::v1::HeartbeatResponse> CoordinatorLink::SendHeartbeat() 
   tessera::v1::HeartbeatRequest request;
   request.mutable_info()->set_agent_version(kVersion);
   request.mutable_info()->set_hostname(Hostname());
+  for (const DatasetInventory& dataset : inventory_) {
+    tessera::v1::DatasetInfo* info = request.mutable_info()->add_datasets();
+    info->set_name(dataset.name);
+    info->set_record_count_bucket(dataset.record_count_bucket);
+  }
   request.set_sequence(++sequence_);
   request.set_agent_time_unix_ms(absl::ToUnixMillis(absl::Now()));
   grpc::ClientContext context;

@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/agent_config.h"
 #include "agent/backoff.h"
+#include "agent/inventory.h"
 #include "tessera.grpc.pb.h"
 
 namespace tessera::agent {
@@ -27,6 +29,9 @@ class CoordinatorLink {
   // PERMISSION_DENIED or UNAUTHENTICATED at once when the coordinator refuses
   // this agent's certificate (retrying cannot help).
   absl::Status Run(absl::Notification& stop);
+
+  // The datasets reported with every heartbeat.
+  void SetInventory(std::vector<DatasetInventory> inventory) { inventory_ = std::move(inventory); }
 
   // From then on, Run() logs a warning once a day when the certificate
   // expires within kExpiryWarning (30 days).
@@ -42,6 +47,7 @@ class CoordinatorLink {
   std::unique_ptr<tessera::v1::Federation::Stub> stub_;
   Backoff backoff_;
   uint64_t sequence_ = 0;
+  std::vector<DatasetInventory> inventory_;
   absl::Time certificate_expires_ = absl::InfiniteFuture();
   absl::Time last_expiry_warning_ = absl::InfinitePast();
 };

@@ -13,6 +13,7 @@
 #include "agent/agent_config.h"
 #include "agent/coordinator_link.h"
 #include "agent/enrollment.h"
+#include "agent/inventory.h"
 #include "common/cli.h"
 #include "common/logging.h"
 #include "common/signals.h"
@@ -30,6 +31,13 @@ absl::Status Run(const std::string& config_path) {
                            CheckInstalledCertificate(config.tls, absl::Now()));
   TESSERA_ASSIGN_OR_RETURN(auto link, CoordinatorLink::Create(config));
   link->WarnBeforeExpiry(certificate.not_after);
+  TESSERA_ASSIGN_OR_RETURN(std::vector<DatasetInventory> inventory,
+                           TakeInventory(config.datasets));
+  for (const DatasetInventory& dataset : inventory) {
+    log->info("dataset ready dataset={} records_about={}", dataset.name,
+              dataset.record_count_bucket);
+  }
+  link->SetInventory(std::move(inventory));
   log->info("starting version={} site={} coordinator={} certificate_expires={}", kVersion,
             certificate.common_name, config.coordinator_address,
             absl::FormatTime("%Y-%m-%d", certificate.not_after, absl::UTCTimeZone()));

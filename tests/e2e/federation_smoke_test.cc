@@ -38,6 +38,10 @@ TEST_F(FederationSmokeTest, AgentsConnectReportAndStopCleanly) {
     ids.push_back(site["site_id"]);
     EXPECT_TRUE(site["connected"].get<bool>());
     EXPECT_EQ(site["agent_version"], kVersion);
+    // Each agent offers one dataset of 150 records, reported only as ~100.
+    ASSERT_EQ(site["datasets"].size(), 1u);
+    EXPECT_EQ(site["datasets"][0]["name"], "cohort");
+    EXPECT_EQ(site["datasets"][0]["record_count_bucket"], 100);
     // Agent and coordinator share this machine's clock.
     EXPECT_LT(std::abs(site["clock_skew_ms"].get<int64_t>()), 5000);
   }

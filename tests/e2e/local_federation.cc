@@ -100,12 +100,18 @@ std::string LocalFederation::AgentOutput(const std::string& site) const {
 
 absl::Status LocalFederation::StartAgent(const std::string& site,
                                          const std::map<std::string, std::string>& env) {
+  // Each site offers one small dataset: 150 records, reported as ~100.
+  const std::string csv = dir_.File("cohort-" + site + ".csv");
+  std::string rows = "age,outcome\n";
+  for (int i = 0; i < 150; ++i) absl::StrAppend(&rows, 40 + i % 40, ",", i % 2, "\n");
+  if (auto written = WriteText(csv, rows); !written.ok()) return written;
   const std::string config = dir_.File("agent-" + site + ".toml");
   auto status = WriteText(
       config, absl::StrCat("[coordinator]\naddress = \"", address(),
                            "\"\nheartbeat_seconds = 1\nretry_max_seconds = 3\n[tls]\nca_file = \"", Pki("ca.pem"),
                            "\"\ncert_file = \"", Pki("site-" + site + ".pem"),
-                           "\"\nkey_file = \"", Pki("site-" + site + ".key"), "\"\n"));
+                           "\"\nkey_file = \"", Pki("site-" + site + ".key"), "\"\n",
+                           "[datasets.cohort]\nkind = \"csv\"\npath = \"", csv, "\"\n"));
   if (!status.ok()) return status;
   auto process = Subprocess::Start({Binaries::Agent(), "run", "--config", config},
                                    dir_.File("agent-" + site + ".log"), env);
