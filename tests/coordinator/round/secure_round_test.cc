@@ -1,5 +1,6 @@
-// A secure-aggregation round as the coordinator drives it: real SecAgg+
-// clients, every message through its byte encoding, stage deadlines on a
+// A secure-aggregation round as the coordinator drives it: real sites
+// (agent/round's SecAggSession over SecAgg+ clients), every message through
+// its byte encoding, stage deadlines on a
 // fake clock, dropouts, duplicates and late messages.
 #include "coordinator/round/secure_round.h"
 
@@ -7,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "agent/round/secagg_session.h"
 #include "common/clock.h"
 #include "crypto/secagg/messages.h"
 #include "gmock/gmock.h"
@@ -41,8 +43,9 @@ class SecureRoundTest : public ::testing::Test {
     std::mt19937 rng(3);
     for (uint32_t i = 1; i <= n; ++i) {
       const std::string& id = federation.site_id(i);
-      ASSERT_OK_AND_ASSIGN(clients_[id],
+      ASSERT_OK_AND_ASSIGN(auto client,
                            federation.MakeClient(parameters_, i, federation.shared_authenticator()));
+      sessions_[id] = std::make_unique<agent::SecAggSession>(std::move(client));
       std::vector<uint32_t> input(kLength);
       for (uint32_t& x : input) x = rng() & ((1u << kBits) - 1);
       inputs_[id] = input;
@@ -61,47 +64,20 @@ class SecureRoundTest : public ::testing::Test {
   }
 
   absl::StatusOr<std::vector<uint8_t>> Produce(const std::string& site) {
-    secagg::Client& client = *clients_.at(site);
+    agent::SecAggSession& session = *sessions_.at(site);
     auto it = inbox_.find(site);
-    if (it == inbox_.end()) {
-      auto message = client.Start();
-      if (!message.ok()) return message.status();
-      return secagg::Serialize(*message);
-    }
+    if (it == inbox_.end()) return session.Start();
     const StageDelivery& delivery = it->second;
-    crypto::ByteSpan bytes(delivery.payload);
+    agent::SecAggInput input;
     switch (delivery.stage) {
-      case SecAggStage::kShareKeys: {
-        auto in = secagg::ParseKeyList(bytes);
-        if (!in.ok()) return in.status();
-        auto out = client.HandleKeyList(*in);
-        if (!out.ok()) return out.status();
-        return secagg::Serialize(*out);
-      }
-      case SecAggStage::kMaskedInput: {
-        auto in = secagg::ParseShareRelay(bytes);
-        if (!in.ok()) return in.status();
-        auto out = client.HandleShareRelay(*in, inputs_.at(site));
-        if (!out.ok()) return out.status();
-        return secagg::Serialize(*out);
-      }
-      case SecAggStage::kConsistencyCheck: {
-        auto in = secagg::ParseSurvivorSet(bytes);
-        if (!in.ok()) return in.status();
-        auto out = client.HandleSurvivorSet(*in);
-        if (!out.ok()) return out.status();
-        return secagg::Serialize(*out);
-      }
-      case SecAggStage::kUnmask: {
-        auto in = secagg::ParseUnmaskRequest(bytes);
-        if (!in.ok()) return in.status();
-        auto out = client.HandleUnmaskRequest(*in);
-        if (!out.ok()) return out.status();
-        return secagg::Serialize(*out);
-      }
-      default:
-        return absl::InternalError("nothing to produce");
+      case SecAggStage::kShareKeys: input = agent::SecAggInput::kKeyList; break;
+      case SecAggStage::kMaskedInput: input = agent::SecAggInput::kShareRelay; break;
+      case SecAggStage::kConsistencyCheck: input = agent::SecAggInput::kSurvivorSet; break;
+      case SecAggStage::kUnmask: input = agent::SecAggInput::kUnmaskRequest; break;
+      default: return absl::InternalError("nothing to produce");
     }
+    return session.Handle(input, delivery.payload,
+                          [&]() -> absl::StatusOr<std::vector<uint32_t>> { return inputs_.at(site); });
   }
 
   SecAggStage NextStageOf(const std::string& site) const {
@@ -120,7 +96,7 @@ class SecureRoundTest : public ::testing::Test {
 
   std::set<std::string> AllSites() const {
     std::set<std::string> sites;
-    for (const auto& [id, client] : clients_) sites.insert(id);
+    for (const auto& [id, session] : sessions_) sites.insert(id);
     return sites;
   }
 
@@ -135,7 +111,7 @@ class SecureRoundTest : public ::testing::Test {
   secagg::RoundParameters parameters_;
   std::unique_ptr<FakeClock> clock_;
   std::unique_ptr<SecureRound> round_;
-  std::map<std::string, std::unique_ptr<secagg::Client>> clients_;
+  std::map<std::string, std::unique_ptr<agent::SecAggSession>> sessions_;
   std::map<std::string, std::vector<uint32_t>> inputs_;
   std::map<std::string, StageDelivery> inbox_;
   std::map<std::string, std::vector<uint8_t>> sent_;
