@@ -293,6 +293,32 @@ std::vector<std::string> ConfigReader::GetStringList(absl::string_view key) {
   return values;
 }
 
+std::vector<int64_t> ConfigReader::GetIntList(absl::string_view key, int64_t min, int64_t max) {
+  std::vector<int64_t> values;
+  const toml::node* node = state_->Find(key);
+  if (node == nullptr) return values;
+  const toml::array* array = node->as_array();
+  if (array == nullptr) {
+    state_->WrongType(key, node, "an array of integers");
+    return values;
+  }
+  for (const toml::node& element : *array) {
+    if (!element.is_integer()) {
+      state_->Error(&element, absl::StrCat("`", key, "` must hold only integers, found ",
+                                           TypeName(element.type())));
+      continue;
+    }
+    const int64_t value = element.as_integer()->get();
+    if (value < min || value > max) {
+      state_->Error(&element, absl::StrCat("`", key, "` values must be between ", min, " and ",
+                                           max, ", found ", value));
+      continue;
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
 bool ConfigReader::Has(absl::string_view key) {
   return state_->Find(key) != nullptr;
 }

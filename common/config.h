@@ -58,6 +58,9 @@ class ConfigReader {
   double GetDouble(absl::string_view key, double fallback, double min, double max);
   bool GetBool(absl::string_view key, bool fallback);
   std::vector<std::string> GetStringList(absl::string_view key);
+  // An optional array of integers, each within [min, max]; absent gives an
+  // empty list.
+  std::vector<int64_t> GetIntList(absl::string_view key, int64_t min, int64_t max);
 
   // True when `key` is present (a value or a table). Marks it as known.
   bool Has(absl::string_view key);

@@ -131,6 +131,17 @@ TEST(ConfigReaderTest, StringListRejectsNonStrings) {
   EXPECT_THAT(reader.Finish(), StatusIs(kInvalid, HasSubstr("`l` must hold only strings, found an integer")));
 }
 
+TEST(ConfigReaderTest, IntListChecksTypeAndRange) {
+  ASSERT_OK_AND_ASSIGN(ConfigReader reader,
+                       ConfigReader::FromString("l = [32, 0, \"x\", 16]\n", "c.toml"));
+  EXPECT_THAT(reader.GetIntList("l", 1, 4096), ::testing::ElementsAre(32, 16));
+  EXPECT_THAT(reader.GetIntList("absent", 1, 2), ::testing::IsEmpty());
+  absl::Status status = reader.Finish();
+  EXPECT_THAT(status, StatusIs(kInvalid, HasSubstr("c.toml:1:")));
+  EXPECT_THAT(status, StatusIs(kInvalid, HasSubstr("`l` values must be between 1 and 4096, found 0")));
+  EXPECT_THAT(status, StatusIs(kInvalid, HasSubstr("`l` must hold only integers, found a string")));
+}
+
 TEST(ConfigReaderTest, CallerErrorsCarryTheKeyLine) {
   ASSERT_OK_AND_ASSIGN(ConfigReader reader,
                        ConfigReader::FromString("\n\nca_file = \"/nope.pem\"\n", "agent.toml"));
