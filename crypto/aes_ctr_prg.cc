@@ -37,8 +37,8 @@ absl::StatusOr<std::unique_ptr<AesCtrPrg>> AesCtrPrg::Create(ByteSpan key) {
 absl::StatusOr<std::unique_ptr<AesCtrPrg>> AesCtrPrg::Create(ByteSpan key,
                                                              ByteSpan initial_counter) {
   if (key.size() != kKeySize) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the AES-256-CTR mask generator takes a ", kKeySize, "-byte key, got ", key.size()));
+    return absl::InvalidArgumentError(absl::StrCat("the AES-256-CTR mask generator takes a ",
+                                                   kKeySize, "-byte key, got ", key.size()));
   }
   if (initial_counter.size() != kCounterSize) {
     return absl::InvalidArgumentError(absl::StrCat("an AES-CTR counter block is ", kCounterSize,

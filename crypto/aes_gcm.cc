@@ -16,16 +16,16 @@ namespace {
 
 absl::Status CheckNonce(ByteSpan nonce) {
   if (nonce.size() != AesGcm256::kNonceSize) {
-    return absl::InvalidArgumentError(absl::StrCat("an AES-GCM nonce is ", AesGcm256::kNonceSize,
-                                                   " bytes, got ", nonce.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("an AES-GCM nonce is ", AesGcm256::kNonceSize, " bytes, got ", nonce.size()));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckLength(ByteSpan data, absl::string_view what) {
   if (data.size() > static_cast<size_t>(INT_MAX)) {
-    return absl::InvalidArgumentError(absl::StrCat("AES-GCM ", what, " is too long (",
-                                                   data.size(), " bytes)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("AES-GCM ", what, " is too long (", data.size(), " bytes)"));
   }
   return absl::OkStatus();
 }
@@ -68,9 +68,8 @@ absl::StatusOr<std::vector<uint8_t>> AesGcm256::Seal(ByteSpan nonce, ByteSpan pl
                         static_cast<int>(associated_data.size())) != 1) {
     return OpenSslError(absl::StatusCode::kInternal, "AES-GCM associated data failed");
   }
-  if (!plaintext.empty() &&
-      EVP_EncryptUpdate(ctx.get(), out.data(), &length, plaintext.data(),
-                        static_cast<int>(plaintext.size())) != 1) {
+  if (!plaintext.empty() && EVP_EncryptUpdate(ctx.get(), out.data(), &length, plaintext.data(),
+                                              static_cast<int>(plaintext.size())) != 1) {
     return OpenSslError(absl::StatusCode::kInternal, "AES-GCM encryption failed");
   }
   if (EVP_EncryptFinal_ex(ctx.get(), out.data() + plaintext.size(), &length) != 1 ||
@@ -102,8 +101,8 @@ absl::Status AesGcm256::OpenInto(ByteSpan nonce, ByteSpan ciphertext_and_tag,
   }
   const size_t body = ciphertext_and_tag.size() - kTagSize;
   if (plaintext_out.size() != body) {
-    return absl::InvalidArgumentError(absl::StrCat("AES-GCM output buffer is ",
-                                                   plaintext_out.size(), " bytes, need ", body));
+    return absl::InvalidArgumentError(
+        absl::StrCat("AES-GCM output buffer is ", plaintext_out.size(), " bytes, need ", body));
   }
   TESSERA_ASSIGN_OR_RETURN(EvpCipherCtxPtr ctx, NewContext(key_, nonce, /*encrypt=*/false));
   int length = 0;
@@ -136,8 +135,8 @@ absl::Status AesGcm256::OpenInto(ByteSpan nonce, ByteSpan ciphertext_and_tag,
 absl::StatusOr<SecretBytes> AesGcm256::Open(ByteSpan nonce, ByteSpan ciphertext_and_tag,
                                             ByteSpan associated_data) const {
   // A too-short input gets an empty buffer, and OpenInto reports it.
-  SecretBytes plaintext(
-      ciphertext_and_tag.size() >= kTagSize ? ciphertext_and_tag.size() - kTagSize : 0);
+  SecretBytes plaintext(ciphertext_and_tag.size() >= kTagSize ? ciphertext_and_tag.size() - kTagSize
+                                                              : 0);
   TESSERA_RETURN_IF_ERROR(
       OpenInto(nonce, ciphertext_and_tag, associated_data, plaintext.mutable_span()));
   return plaintext;
@@ -155,9 +154,9 @@ absl::StatusOr<std::vector<uint8_t>> AesGcm256::SealWithRandomNonce(
 absl::StatusOr<SecretBytes> AesGcm256::OpenWithRandomNonce(ByteSpan sealed,
                                                            ByteSpan associated_data) const {
   if (sealed.size() < kNonceSize + kTagSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a sealed AES-GCM message is at least ", kNonceSize + kTagSize,
-                     " bytes (nonce and tag), got ", sealed.size()));
+    return absl::InvalidArgumentError(absl::StrCat("a sealed AES-GCM message is at least ",
+                                                   kNonceSize + kTagSize,
+                                                   " bytes (nonce and tag), got ", sealed.size()));
   }
   return Open(sealed.subspan(0, kNonceSize), sealed.subspan(kNonceSize), associated_data);
 }

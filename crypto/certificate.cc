@@ -60,8 +60,8 @@ absl::StatusOr<std::unique_ptr<Certificate>> Certificate::FromDer(ByteSpan der) 
     return OpenSslError(absl::StatusCode::kInvalidArgument, "not a DER-encoded certificate");
   }
   if (cursor != der.data() + der.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "DER certificate has ", der.data() + der.size() - cursor, " trailing bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("DER certificate has ", der.data() + der.size() - cursor, " trailing bytes"));
   }
   return FromX509(std::move(x509));
 }
@@ -78,12 +78,12 @@ std::vector<uint8_t> Certificate::Der() const {
 absl::Status Certificate::VerifyIssuedBy(const Certificate& ca, absl::Time at) const {
   const std::string subject = DescribeSubject();
   if (X509_check_ca(x509_.get()) != 0) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("certificate `", subject, "` is a CA certificate, not a site's or a person's"));
+    return absl::UnauthenticatedError(absl::StrCat(
+        "certificate `", subject, "` is a CA certificate, not a site's or a person's"));
   }
   if (X509_check_ca(ca.x509_.get()) == 0) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "certificate `", ca.DescribeSubject(), "` given as the CA is not a CA certificate"));
+    return absl::UnauthenticatedError(absl::StrCat("certificate `", ca.DescribeSubject(),
+                                                   "` given as the CA is not a CA certificate"));
   }
   X509StorePtr store(X509_STORE_new());
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -95,10 +95,10 @@ absl::Status Certificate::VerifyIssuedBy(const Certificate& ca, absl::Time at) c
   if (X509_verify_cert(ctx.get()) != 1) {
     const int error = X509_STORE_CTX_get_error(ctx.get());
     ClearOpenSslErrors();
-    return absl::UnauthenticatedError(absl::StrCat(
-        "certificate `", subject, "` (valid ", FormatDate(not_before_), " to ",
-        FormatDate(not_after_), ") does not verify against CA `", ca.DescribeSubject(), "` at ",
-        FormatDate(at), ": ", X509_verify_cert_error_string(error)));
+    return absl::UnauthenticatedError(
+        absl::StrCat("certificate `", subject, "` (valid ", FormatDate(not_before_), " to ",
+                     FormatDate(not_after_), ") does not verify against CA `", ca.DescribeSubject(),
+                     "` at ", FormatDate(at), ": ", X509_verify_cert_error_string(error)));
   }
   return absl::OkStatus();
 }

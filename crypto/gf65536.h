@@ -44,7 +44,7 @@ inline uint16_t Multiply(uint16_t a, uint16_t b) {
 // a^-1 = a^(2^16 - 2) by a fixed square-and-multiply chain; 0 maps to 0.
 inline uint16_t Inverse(uint16_t a) {
   uint16_t result = 1;
-  uint16_t power = a;  // a^(2^i)
+  uint16_t power = a;             // a^(2^i)
   for (int i = 1; i < 16; ++i) {  // 2^16 - 2 has bits 1..15 set
     power = Multiply(power, power);
     result = Multiply(result, power);
@@ -57,8 +57,7 @@ inline Lanes MultiplyLanes(const Lanes& lanes, uint16_t scalar) {
   Lanes product{};
   Lanes shifted = lanes;
   for (int bit = 0; bit < 16; ++bit) {
-    const uint16_t take =
-        static_cast<uint16_t>(0u - ((static_cast<uint32_t>(scalar) >> bit) & 1u));
+    const uint16_t take = static_cast<uint16_t>(0u - ((static_cast<uint32_t>(scalar) >> bit) & 1u));
     for (size_t i = 0; i < kLanes; ++i) {
       product[i] = static_cast<uint16_t>(product[i] ^ (shifted[i] & take));
       shifted[i] = TimesX(shifted[i]);

@@ -20,7 +20,8 @@ absl::StatusOr<SecretBytes> HkdfSha256(ByteSpan ikm, ByteSpan salt, ByteSpan inf
   EvpKdfPtr kdf(EVP_KDF_fetch(nullptr, OSSL_KDF_NAME_HKDF, nullptr));
   if (kdf == nullptr) return OpenSslError(absl::StatusCode::kInternal, "cannot fetch HKDF");
   EvpKdfCtxPtr ctx(EVP_KDF_CTX_new(kdf.get()));
-  if (ctx == nullptr) return OpenSslError(absl::StatusCode::kInternal, "cannot create HKDF context");
+  if (ctx == nullptr)
+    return OpenSslError(absl::StatusCode::kInternal, "cannot create HKDF context");
 
   // OSSL_PARAM takes non-const pointers; OpenSSL only reads these buffers.
   char digest_name[] = "SHA256";

@@ -65,8 +65,8 @@ absl::Status ValidateIndices(absl::Span<const uint16_t> indices) {
 absl::Status ValidateShares(absl::Span<const ShamirShare> shares, uint32_t threshold) {
   if (threshold == 0) return absl::InvalidArgumentError("Shamir threshold must be at least 1");
   if (shares.size() < threshold) {
-    return absl::InvalidArgumentError(absl::StrCat("Shamir reconstruction needs ", threshold,
-                                                   " shares, got ", shares.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Shamir reconstruction needs ", threshold, " shares, got ", shares.size()));
   }
   std::vector<uint16_t> indices;
   indices.reserve(shares.size());
@@ -200,8 +200,8 @@ std::vector<size_t> FirstSubset(uint32_t threshold) {
 absl::StatusOr<std::vector<ShamirShare>> ShamirSplit(ByteSpan secret, uint32_t threshold,
                                                      absl::Span<const uint16_t> indices) {
   if (secret.size() != kShamirSecretSize) {
-    return absl::InvalidArgumentError(absl::StrCat("Shamir secrets are ", kShamirSecretSize,
-                                                   " bytes, got ", secret.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Shamir secrets are ", kShamirSecretSize, " bytes, got ", secret.size()));
   }
   if (threshold == 0 || threshold > indices.size()) {
     return absl::InvalidArgumentError(absl::StrCat("Shamir threshold must be between 1 and the ",
@@ -265,10 +265,10 @@ absl::StatusOr<CheckedSecret> ShamirReconstructChecked(
       return CheckedSecret{std::move(result.secret), std::move(result.inconsistent)};
     }
   } while (attempts < max_attempts && NextColex(subset, shares.size()));
-  return absl::DataLossError(absl::StrCat(
-      "no ", threshold, " of the ", shares.size(),
-      " Shamir shares reconstruct the committed secret (", attempts,
-      " subsets tried): too many shares are corrupted"));
+  return absl::DataLossError(absl::StrCat("no ", threshold, " of the ", shares.size(),
+                                          " Shamir shares reconstruct the committed secret (",
+                                          attempts,
+                                          " subsets tried): too many shares are corrupted"));
 }
 
 Sha256Digest ShamirCommitment(ByteSpan secret, ByteSpan context) {

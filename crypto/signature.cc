@@ -49,16 +49,14 @@ absl::StatusOr<SignatureAlgorithm> SupportedSignatureAlgorithm(const EVP_PKEY* k
                                                  "ECDSA or Ed25519"));
 }
 
-absl::StatusOr<std::unique_ptr<PrivateKeySigner>> PrivateKeySigner::FromPem(
-    absl::string_view pem) {
+absl::StatusOr<std::unique_ptr<PrivateKeySigner>> PrivateKeySigner::FromPem(absl::string_view pem) {
   TESSERA_ASSIGN_OR_RETURN(BioPtr bio, ReadOnlyBio(pem));
   // A null password callback with an empty passphrase refuses encrypted keys
   // instead of prompting on a terminal.
   char empty_passphrase[] = "";
   EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, empty_passphrase));
   if (key == nullptr) {
-    return OpenSslError(absl::StatusCode::kInvalidArgument,
-                        "not an unencrypted PEM private key");
+    return OpenSslError(absl::StatusCode::kInvalidArgument, "not an unencrypted PEM private key");
   }
   TESSERA_ASSIGN_OR_RETURN(SignatureAlgorithm algorithm, SupportedSignatureAlgorithm(key.get()));
   return std::unique_ptr<PrivateKeySigner>(new PrivateKeySigner(std::move(key), algorithm));
@@ -66,8 +64,8 @@ absl::StatusOr<std::unique_ptr<PrivateKeySigner>> PrivateKeySigner::FromPem(
 
 absl::StatusOr<std::vector<uint8_t>> PrivateKeySigner::Sign(ByteSpan message) const {
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr || EVP_DigestSignInit(ctx.get(), nullptr, DigestFor(algorithm_), nullptr,
-                                           key_.get()) != 1) {
+  if (ctx == nullptr ||
+      EVP_DigestSignInit(ctx.get(), nullptr, DigestFor(algorithm_), nullptr, key_.get()) != 1) {
     return OpenSslError(absl::StatusCode::kInternal, "cannot initialise signing");
   }
   size_t length = 0;
@@ -100,12 +98,12 @@ absl::StatusOr<std::unique_ptr<SignatureVerifier>> SignatureVerifier::FromKey(Ev
 
 absl::Status SignatureVerifier::Verify(ByteSpan message, ByteSpan signature) const {
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), nullptr, DigestFor(algorithm_), nullptr,
-                                             key_.get()) != 1) {
+  if (ctx == nullptr ||
+      EVP_DigestVerifyInit(ctx.get(), nullptr, DigestFor(algorithm_), nullptr, key_.get()) != 1) {
     return OpenSslError(absl::StatusCode::kInternal, "cannot initialise signature verification");
   }
-  const int result = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(),
-                                      message.data(), message.size());
+  const int result = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
+                                      message.size());
   if (result != 1) {
     // 0 is a wrong signature; a negative value a malformed one. Both are
     // simply not valid signatures of this message.

@@ -59,8 +59,7 @@ class SignatureVerifier {
   // From a PEM public key ("PUBLIC KEY", SubjectPublicKeyInfo).
   // INVALID_ARGUMENT when it is not one or the key is neither P-256 nor
   // Ed25519.
-  static absl::StatusOr<std::unique_ptr<SignatureVerifier>> FromPublicKeyPem(
-      absl::string_view pem);
+  static absl::StatusOr<std::unique_ptr<SignatureVerifier>> FromPublicKeyPem(absl::string_view pem);
   // Takes ownership of `key`; INVALID_ARGUMENT as FromPublicKeyPem.
   static absl::StatusOr<std::unique_ptr<SignatureVerifier>> FromKey(EvpPkeyPtr key);
 

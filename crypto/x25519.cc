@@ -12,8 +12,8 @@ namespace {
 
 absl::Status CheckKeySize(ByteSpan key, absl::string_view which) {
   if (key.size() != kX25519KeySize) {
-    return absl::InvalidArgumentError(absl::StrCat("an X25519 ", which, " key is ",
-                                                   kX25519KeySize, " bytes, got ", key.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("an X25519 ", which, " key is ", kX25519KeySize, " bytes, got ", key.size()));
   }
   return absl::OkStatus();
 }

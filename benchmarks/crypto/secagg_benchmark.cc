@@ -104,8 +104,8 @@ class MeasuredRound {
       return authenticators_[party] != nullptr ? authenticators_[party]
                                                : *PeerAuthenticator::Create(federation.Trust());
     };
-    std::unique_ptr<Server> server = server_time_.Time(
-        [&] { return *federation.MakeServer(parameters_, authenticator(0)); });
+    std::unique_ptr<Server> server =
+        server_time_.Time([&] { return *federation.MakeServer(parameters_, authenticator(0)); });
     std::vector<std::unique_ptr<Client>> clients(n_ + 1);
     for (uint32_t u = 1; u <= n_; ++u) {
       clients[u] = client_time_[u].Time(
@@ -119,7 +119,8 @@ class MeasuredRound {
       AdvertiseKeys keys = client_time_[u].Time([&] { return *clients[u]->Start(); });
       keys = Transfer(keys, &ParseAdvertiseKeys, client_time_[u], server_time_, bytes_[u],
                       server_bytes);
-      Expect(server_time_.Time([&] { return server->HandleAdvertiseKeys(context.SiteId(u), keys); }));
+      Expect(
+          server_time_.Time([&] { return server->HandleAdvertiseKeys(context.SiteId(u), keys); }));
     }
     auto lists = server_time_.Time([&] { return server->FinishAdvertiseKeys(); });
     if (!lists.ok()) return Failed(lists.status());
@@ -128,8 +129,8 @@ class MeasuredRound {
       const KeyList list = Transfer(out.message, &ParseKeyList, server_time_, client_time_[u],
                                     server_bytes, bytes_[u]);
       ShareKeys shares = client_time_[u].Time([&] { return *clients[u]->HandleKeyList(list); });
-      shares = Transfer(shares, &ParseShareKeys, client_time_[u], server_time_, bytes_[u],
-                        server_bytes);
+      shares =
+          Transfer(shares, &ParseShareKeys, client_time_[u], server_time_, bytes_[u], server_bytes);
       Expect(server_time_.Time([&] { return server->HandleShareKeys(out.site_id, shares); }));
     }
     auto relays = server_time_.Time([&] { return server->FinishShareKeys(); });
@@ -185,8 +186,7 @@ class MeasuredRound {
     cost.error = error_;
     cost.server_seconds = server_time_.seconds();
     uint32_t survivors = 0;
-    const double input_bytes =
-        static_cast<double>(parameters_.vector_length) * kBitWidth / 8.0;
+    const double input_bytes = static_cast<double>(parameters_.vector_length) * kBitWidth / 8.0;
     for (uint32_t u = 1; u <= n_; ++u) {
       if (dropped_[u]) continue;
       ++survivors;
@@ -228,8 +228,7 @@ uint32_t LogNeighbours(uint32_t n) {
 // Random sites to drop after sharing, skipping any whose loss would leave a
 // remaining site with fewer than t remaining neighbours (so the round can
 // complete).
-std::vector<bool> SurvivableDropouts(const RoundContext& context, uint32_t percent,
-                                     uint64_t seed) {
+std::vector<bool> SurvivableDropouts(const RoundContext& context, uint32_t percent, uint64_t seed) {
   const uint32_t n = context.size();
   const uint32_t target = n * percent / 100;
   std::vector<bool> dropped(n + 1, false);

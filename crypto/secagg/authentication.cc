@@ -17,14 +17,16 @@ constexpr size_t kMaxMemoEntries = 4 * kMaxParticipants;
 
 absl::StatusOr<std::shared_ptr<const PeerAuthenticator>> PeerAuthenticator::Create(
     TrustSettings settings) {
-  absl::StatusOr<std::unique_ptr<Certificate>> ca = Certificate::FromPem(settings.ca_certificate_pem);
+  absl::StatusOr<std::unique_ptr<Certificate>> ca =
+      Certificate::FromPem(settings.ca_certificate_pem);
   if (!ca.ok()) return Annotate(ca.status(), "the federation CA certificate");
   return std::shared_ptr<const PeerAuthenticator>(
       new PeerAuthenticator(std::move(settings), *std::move(ca)));
 }
 
-absl::StatusOr<PeerAuthenticator::Checked> PeerAuthenticator::CheckChain(
-    ByteSpan der, const std::string& site_id, absl::Time now) const {
+absl::StatusOr<PeerAuthenticator::Checked> PeerAuthenticator::CheckChain(ByteSpan der,
+                                                                         const std::string& site_id,
+                                                                         absl::Time now) const {
   const std::string key(AsStringView(der));
   {
     absl::MutexLock lock(&mutex_);
@@ -36,14 +38,13 @@ absl::StatusOr<PeerAuthenticator::Checked> PeerAuthenticator::CheckChain(
   }
   absl::StatusOr<std::unique_ptr<Certificate>> certificate = Certificate::FromDer(der);
   if (!certificate.ok()) {
-    return absl::UnauthenticatedError(absl::StrCat("the certificate sent for site `", site_id,
-                                                   "` is unreadable: ",
-                                                   certificate.status().message()));
+    return absl::UnauthenticatedError(
+        absl::StrCat("the certificate sent for site `", site_id,
+                     "` is unreadable: ", certificate.status().message()));
   }
   absl::Status chain = (*certificate)->VerifyIssuedBy(*ca_, now);
   if (!chain.ok()) return Annotate(chain, absl::StrCat("site `", site_id, "`"));
-  absl::StatusOr<std::unique_ptr<SignatureVerifier>> verifier =
-      (*certificate)->PublicKeyVerifier();
+  absl::StatusOr<std::unique_ptr<SignatureVerifier>> verifier = (*certificate)->PublicKeyVerifier();
   if (!verifier.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("site `", site_id, "`: ", verifier.status().message()));
@@ -64,31 +65,31 @@ absl::StatusOr<PeerAuthenticator::Checked> PeerAuthenticator::CheckChain(
 absl::Status PeerAuthenticator::CheckSubject(const Checked& checked,
                                              const std::string& site_id) const {
   if (checked.common_name != site_id) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "the certificate presented for site `", site_id, "` belongs to `", checked.common_name,
-        "`: the keys were substituted or misattributed"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("the certificate presented for site `", site_id, "` belongs to `",
+                     checked.common_name, "`: the keys were substituted or misattributed"));
   }
   if (checked.role != settings_.required_role) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "the certificate of `", site_id, "` has role `", checked.role,
-        "`, secure aggregation needs `", settings_.required_role, "`"));
+    return absl::UnauthenticatedError(absl::StrCat("the certificate of `", site_id, "` has role `",
+                                                   checked.role, "`, secure aggregation needs `",
+                                                   settings_.required_role, "`"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<const SignatureVerifier>> PeerAuthenticator::AuthenticateKeys(
-    const RoundContext& context, uint32_t participant,
-    const X25519PublicKey& encryption_public_key, const X25519PublicKey& mask_public_key,
-    ByteSpan certificate_der, ByteSpan signature, absl::Time now) const {
+    const RoundContext& context, uint32_t participant, const X25519PublicKey& encryption_public_key,
+    const X25519PublicKey& mask_public_key, ByteSpan certificate_der, ByteSpan signature,
+    absl::Time now) const {
   const std::string& site_id = context.SiteId(participant);
   TESSERA_ASSIGN_OR_RETURN(Checked checked, CheckChain(certificate_der, site_id, now));
   TESSERA_RETURN_IF_ERROR(CheckSubject(checked, site_id));
   const std::vector<uint8_t> payload =
       AdvertiseSignaturePayload(context, participant, encryption_public_key, mask_public_key);
   if (!checked.verifier->Verify(payload, signature).ok()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "the secure-aggregation keys of site `", site_id,
-        "` are not signed by its certificate key: they were substituted or altered"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("the secure-aggregation keys of site `", site_id,
+                     "` are not signed by its certificate key: they were substituted or altered"));
   }
   return checked.verifier;
 }

@@ -62,14 +62,13 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientConfig config, cons
   absl::StatusOr<PeerAuthenticator::OwnCertificate> own =
       config.authenticator->CheckOwnCertificate(context, self, config.certificate_pem, config.now);
   if (!own.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("this site's certificate cannot be used for secure aggregation: ",
-                     own.status().message()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this site's certificate cannot be used for secure aggregation: ", own.status().message()));
   }
   if (own->der.size() > kMaxCertificateSize) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "this site's certificate is ", own->der.size(), " bytes; secure aggregation carries at most ",
-        kMaxCertificateSize));
+    return absl::FailedPreconditionError(
+        absl::StrCat("this site's certificate is ", own->der.size(),
+                     " bytes; secure aggregation carries at most ", kMaxCertificateSize));
   }
   return std::unique_ptr<Client>(
       new Client(std::move(config), std::move(context), self, signer, *std::move(own)));
@@ -94,18 +93,18 @@ absl::Status Client::CheckMessage(const MessageHeader& header, Stage expected,
                                   absl::string_view message_name) const {
   if (header.job_id != context_.job_id() || header.round != context_.round()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        message_name, " is for round ", header.round, " of job `", header.job_id,
-        "`, but site `", config_.site_id, "` is in round ", context_.round(), " of job `",
-        context_.job_id(), "`"));
+        message_name, " is for round ", header.round, " of job `", header.job_id, "`, but site `",
+        config_.site_id, "` is in round ", context_.round(), " of job `", context_.job_id(), "`"));
   }
   if (header.parameters_digest != context_.digest()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        message_name, " was made for different round parameters (participants, threshold, "
-                      "neighbours, bit width, vector length or graph seed)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(message_name,
+                     " was made for different round parameters (participants, threshold, "
+                     "neighbours, bit width, vector length or graph seed)"));
   }
   if (stage_ == Stage::kAborted) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "site `", config_.site_id, "` aborted this round: ", abort_status_.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("site `", config_.site_id, "` aborted this round: ", abort_status_.message()));
   }
   if (stage_ == Stage::kDone) {
     return absl::FailedPreconditionError(
@@ -137,8 +136,8 @@ absl::Status Client::RequireEnough(const std::vector<uint32_t>& present, absl::s
                       present.end(), std::back_inserter(missing));
   return absl::AbortedError(absl::StrCat(
       "site `", config_.site_id, "` cannot continue: only ", present.size(), " of its ",
-      graph_neighbours_.size(), " neighbours ", what, ", the threshold is ",
-      context_.threshold(), "; missing: ", context_.DescribeSites(missing)));
+      graph_neighbours_.size(), " neighbours ", what, ", the threshold is ", context_.threshold(),
+      "; missing: ", context_.DescribeSites(missing)));
 }
 
 absl::StatusOr<AdvertiseKeys> Client::Start() {
@@ -180,11 +179,10 @@ absl::StatusOr<ShareKeys> Client::ShareKeysFor(const KeyList& message) {
       message.neighbours, [](const NeighbourKeys& entry) { return entry.participant; });
   TESSERA_RETURN_IF_ERROR(CheckSorted(holders, "KeyList"));
   for (uint32_t holder : holders) {
-    if (holder == 0 || holder > context_.size() ||
-        !context_.graph().AreNeighbours(self_, holder)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "KeyList lists participant ", holder, ", which is not a neighbour of site `",
-          config_.site_id, "`"));
+    if (holder == 0 || holder > context_.size() || !context_.graph().AreNeighbours(self_, holder)) {
+      return absl::InvalidArgumentError(absl::StrCat("KeyList lists participant ", holder,
+                                                     ", which is not a neighbour of site `",
+                                                     config_.site_id, "`"));
     }
   }
   TESSERA_RETURN_IF_ERROR(RequireEnough(holders, "advertised keys"));
@@ -193,9 +191,9 @@ absl::StatusOr<ShareKeys> Client::ShareKeysFor(const KeyList& message) {
   for (const NeighbourKeys& entry : message.neighbours) {
     TESSERA_ASSIGN_OR_RETURN(
         std::shared_ptr<const SignatureVerifier> verifier,
-        config_.authenticator->AuthenticateKeys(context_, entry.participant, entry.encryption_public_key,
-                                         entry.mask_public_key, entry.certificate_der,
-                                         entry.signature, config_.now));
+        config_.authenticator->AuthenticateKeys(
+            context_, entry.participant, entry.encryption_public_key, entry.mask_public_key,
+            entry.certificate_der, entry.signature, config_.now));
     auto neighbour = std::make_unique<Neighbour>();
     neighbour->encryption_public_key = entry.encryption_public_key;
     neighbour->mask_public_key = entry.mask_public_key;
@@ -227,9 +225,9 @@ absl::StatusOr<ShareKeys> Client::ShareKeysFor(const KeyList& message) {
     TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<AesGcm256> aead, AesGcm256::Create(key.span()));
     SecretBytes plaintext = seed_shares[i].value.Clone();
     plaintext.Append(key_shares[i].value.span());
-    TESSERA_ASSIGN_OR_RETURN(std::vector<uint8_t> sealed,
-                             aead->SealWithRandomNonce(plaintext.span(),
-                                                       ShareAssociatedData(context_, self_, holder)));
+    TESSERA_ASSIGN_OR_RETURN(
+        std::vector<uint8_t> sealed,
+        aead->SealWithRandomNonce(plaintext.span(), ShareAssociatedData(context_, self_, holder)));
     reply.shares.push_back(EncryptedShares{holder, std::move(sealed)});
   }
   return reply;
@@ -239,16 +237,15 @@ absl::StatusOr<MaskedInput> Client::HandleShareRelay(const ShareRelay& message,
                                                      absl::Span<const uint32_t> input) {
   TESSERA_RETURN_IF_ERROR(CheckMessage(message.header, Stage::kAwaitingShares, "ShareRelay"));
   if (input.size() != context_.vector_length()) {
-    return absl::InvalidArgumentError(absl::StrCat("the input has ", input.size(),
-                                                   " values, the round expects ",
-                                                   context_.vector_length()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the input has ", input.size(), " values, the round expects ", context_.vector_length()));
   }
   if (context_.bit_width() < 32) {
     const uint32_t limit = uint32_t{1} << context_.bit_width();
     for (size_t i = 0; i < input.size(); ++i) {
       if (input[i] >= limit) {
-        return absl::InvalidArgumentError(absl::StrCat("input value ", i, " is not below 2^",
-                                                       context_.bit_width()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input value ", i, " is not below 2^", context_.bit_width()));
       }
     }
   }
@@ -284,7 +281,8 @@ absl::StatusOr<MaskedInput> Client::MaskInput(const ShareRelay& message,
           "` fail authentication: altered in transit, or not sealed by that site for site `",
           config_.site_id, "`"));
     }
-    neighbour.self_mask_seed_share = SecretBytes::CopyFrom(plaintext->span().subspan(0, kShareSize));
+    neighbour.self_mask_seed_share =
+        SecretBytes::CopyFrom(plaintext->span().subspan(0, kShareSize));
     neighbour.mask_key_share = SecretBytes::CopyFrom(plaintext->span().subspan(kShareSize));
   }
 
@@ -328,8 +326,8 @@ absl::StatusOr<ConsistencySignature> Client::SignSurvivors(const SurvivorSet& me
     return absl::InvalidArgumentError("SurvivorSet names a participant number out of range");
   }
   if (!std::binary_search(survivors.begin(), survivors.end(), self_)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "SurvivorSet omits site `", config_.site_id, "`, which sent its masked input"));
+    return absl::InvalidArgumentError(absl::StrCat("SurvivorSet omits site `", config_.site_id,
+                                                   "`, which sent its masked input"));
   }
   std::vector<uint32_t> surviving_neighbours;
   std::set_intersection(survivors.begin(), survivors.end(), graph_neighbours_.begin(),
@@ -378,9 +376,9 @@ absl::StatusOr<UnmaskShares> Client::RevealShares(const UnmaskRequest& message) 
         std::binary_search(signed_survivors_.begin(), signed_survivors_.end(), entry.signer) &&
         std::binary_search(share_senders_.begin(), share_senders_.end(), entry.signer);
     if (!surviving_neighbour) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "UnmaskRequest carries a signature of participant ", entry.signer,
-          ", which is not a surviving neighbour of site `", config_.site_id, "`"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("UnmaskRequest carries a signature of participant ", entry.signer,
+                       ", which is not a surviving neighbour of site `", config_.site_id, "`"));
     }
     const std::vector<uint8_t> payload =
         ConsistencySignaturePayload(context_, entry.signer, signed_survivors_);
@@ -398,7 +396,8 @@ absl::StatusOr<UnmaskShares> Client::RevealShares(const UnmaskRequest& message) 
     const Neighbour& neighbour = *neighbours_[owner];
     RevealedShare revealed;
     revealed.owner = owner;
-    const bool survived = std::binary_search(signed_survivors_.begin(), signed_survivors_.end(), owner);
+    const bool survived =
+        std::binary_search(signed_survivors_.begin(), signed_survivors_.end(), owner);
     revealed.kind = survived ? ShareKind::kSelfMaskSeed : ShareKind::kMaskKey;
     const SecretBytes& share = survived ? neighbour.self_mask_seed_share : neighbour.mask_key_share;
     std::copy(share.data(), share.data() + kShareSize, revealed.share.begin());

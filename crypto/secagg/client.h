@@ -75,12 +75,12 @@ struct ClientConfig {
 class Client {
  public:
   enum class Stage {
-    kStart,             // Start() not called yet
-    kAwaitingKeyList,   // sent AdvertiseKeys
-    kAwaitingShares,    // sent ShareKeys
-    kAwaitingSurvivors, // sent MaskedInput
-    kAwaitingUnmask,    // sent ConsistencySignature
-    kDone,              // sent UnmaskShares
+    kStart,              // Start() not called yet
+    kAwaitingKeyList,    // sent AdvertiseKeys
+    kAwaitingShares,     // sent ShareKeys
+    kAwaitingSurvivors,  // sent MaskedInput
+    kAwaitingUnmask,     // sent ConsistencySignature
+    kDone,               // sent UnmaskShares
     kAborted,
   };
 

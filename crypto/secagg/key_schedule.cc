@@ -50,8 +50,7 @@ std::vector<uint8_t> AdvertiseSignaturePayload(const RoundContext& context, uint
   return std::move(writer).Finish();
 }
 
-std::vector<uint8_t> ConsistencySignaturePayload(const RoundContext& context,
-                                                 uint32_t participant,
+std::vector<uint8_t> ConsistencySignaturePayload(const RoundContext& context, uint32_t participant,
                                                  absl::Span<const uint32_t> survivors) {
   WireWriter writer = Preamble(kConsistencyLabel, context, participant);
   writer.U32(static_cast<uint32_t>(survivors.size()));

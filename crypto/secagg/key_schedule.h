@@ -37,8 +37,7 @@ std::vector<uint8_t> AdvertiseSignaturePayload(const RoundContext& context, uint
 
 // What a client signs in stage 3: label, job id, round, its site id and
 // number, the parameters digest, and the survivor set.
-std::vector<uint8_t> ConsistencySignaturePayload(const RoundContext& context,
-                                                 uint32_t participant,
+std::vector<uint8_t> ConsistencySignaturePayload(const RoundContext& context, uint32_t participant,
                                                  absl::Span<const uint32_t> survivors);
 
 // Associated data of the shares `sender` seals for `receiver`: label, job id,

@@ -61,13 +61,12 @@ absl::Status ReadBlob16(WireReader& reader, size_t max, bool allow_empty, std::v
 absl::Status ReadHeader(WireReader& reader, MessageType expected, MessageHeader& header) {
   TESSERA_ASSIGN_OR_RETURN(uint8_t version, reader.U8("version"));
   if (version != kWireVersion) {
-    return reader.Error(absl::StrCat("wire version ", version, " is not supported (this build speaks ",
-                                     kWireVersion, ")"));
+    return reader.Error(absl::StrCat("wire version ", version,
+                                     " is not supported (this build speaks ", kWireVersion, ")"));
   }
   TESSERA_ASSIGN_OR_RETURN(uint8_t type, reader.U8("type"));
   if (type != static_cast<uint8_t>(expected)) {
-    return reader.Error(absl::StrCat("message type ", type, " is not ",
-                                     MessageTypeName(expected)));
+    return reader.Error(absl::StrCat("message type ", type, " is not ", MessageTypeName(expected)));
   }
   TESSERA_ASSIGN_OR_RETURN(ByteSpan job_id, reader.Blob16(kMaxJobIdLength, "job_id"));
   if (job_id.empty()) return reader.Error("`job_id` is empty");
@@ -82,7 +81,8 @@ absl::StatusOr<uint32_t> ReadParticipant(WireReader& reader, uint32_t previous,
                                          absl::string_view field) {
   TESSERA_ASSIGN_OR_RETURN(uint32_t participant, reader.U32(field));
   if (participant == 0 || participant > kMaxParticipants) {
-    return reader.Error(absl::StrCat("`", field, "` ", participant, " is not a participant number"));
+    return reader.Error(
+        absl::StrCat("`", field, "` ", participant, " is not a participant number"));
   }
   if (participant <= previous) {
     return reader.Error(absl::StrCat("`", field, "` ", participant,
@@ -187,8 +187,8 @@ absl::StatusOr<AdvertiseKeys> ParseAdvertiseKeys(ByteSpan bytes) {
         TESSERA_RETURN_IF_ERROR(
             ReadArray(reader, message.encryption_public_key, "encryption_public_key"));
         TESSERA_RETURN_IF_ERROR(ReadArray(reader, message.mask_public_key, "mask_public_key"));
-        TESSERA_RETURN_IF_ERROR(ReadBlob16(reader, kMaxCertificateSize, false,
-                                           message.certificate_der, "certificate"));
+        TESSERA_RETURN_IF_ERROR(
+            ReadBlob16(reader, kMaxCertificateSize, false, message.certificate_der, "certificate"));
         return ReadBlob16(reader, kMaxSignatureSize, false, message.signature, "signature");
       });
 }
@@ -220,8 +220,8 @@ absl::StatusOr<KeyList> ParseKeyList(ByteSpan bytes) {
       TESSERA_RETURN_IF_ERROR(
           ReadArray(reader, entry.encryption_public_key, "encryption_public_key"));
       TESSERA_RETURN_IF_ERROR(ReadArray(reader, entry.mask_public_key, "mask_public_key"));
-      TESSERA_RETURN_IF_ERROR(ReadBlob16(reader, kMaxCertificateSize, false,
-                                         entry.certificate_der, "certificate"));
+      TESSERA_RETURN_IF_ERROR(
+          ReadBlob16(reader, kMaxCertificateSize, false, entry.certificate_der, "certificate"));
       TESSERA_RETURN_IF_ERROR(
           ReadBlob16(reader, kMaxSignatureSize, false, entry.signature, "signature"));
     }
@@ -239,14 +239,13 @@ std::vector<uint8_t> Serialize(const ShareKeys& message) {
 }
 
 absl::StatusOr<ShareKeys> ParseShareKeys(ByteSpan bytes) {
-  return Parse<ShareKeys>(bytes, MessageType::kShareKeys,
-                          [](WireReader& reader, ShareKeys& message) {
-                            TESSERA_RETURN_IF_ERROR(ReadArray(reader, message.self_mask_commitment,
-                                                              "self_mask_commitment"));
-                            TESSERA_ASSIGN_OR_RETURN(message.shares,
-                                                     ReadEncryptedShares(reader, "shares"));
-                            return absl::OkStatus();
-                          });
+  return Parse<ShareKeys>(
+      bytes, MessageType::kShareKeys, [](WireReader& reader, ShareKeys& message) {
+        TESSERA_RETURN_IF_ERROR(
+            ReadArray(reader, message.self_mask_commitment, "self_mask_commitment"));
+        TESSERA_ASSIGN_OR_RETURN(message.shares, ReadEncryptedShares(reader, "shares"));
+        return absl::OkStatus();
+      });
 }
 
 // ShareRelay: header, u32 count, then per sender: u32 participant, sealed
@@ -258,12 +257,11 @@ std::vector<uint8_t> Serialize(const ShareRelay& message) {
 }
 
 absl::StatusOr<ShareRelay> ParseShareRelay(ByteSpan bytes) {
-  return Parse<ShareRelay>(bytes, MessageType::kShareRelay,
-                           [](WireReader& reader, ShareRelay& message) {
-                             TESSERA_ASSIGN_OR_RETURN(message.shares,
-                                                      ReadEncryptedShares(reader, "shares"));
-                             return absl::OkStatus();
-                           });
+  return Parse<ShareRelay>(
+      bytes, MessageType::kShareRelay, [](WireReader& reader, ShareRelay& message) {
+        TESSERA_ASSIGN_OR_RETURN(message.shares, ReadEncryptedShares(reader, "shares"));
+        return absl::OkStatus();
+      });
 }
 
 // MaskedInput: header, u8 bit width, u64 length, then ceil(length * bit
@@ -287,8 +285,8 @@ absl::StatusOr<MaskedInput> ParseMaskedInput(ByteSpan bytes) {
         message.bit_width = bit_width;
         TESSERA_ASSIGN_OR_RETURN(message.length, reader.U64("length"));
         if (message.length < 1 || message.length > kMaxVectorLength) {
-          return reader.Error(absl::StrCat("length ", message.length, " is outside 1..",
-                                           kMaxVectorLength));
+          return reader.Error(
+              absl::StrCat("length ", message.length, " is outside 1..", kMaxVectorLength));
         }
         const uint64_t size = PackedSize(message.length, message.bit_width);
         TESSERA_ASSIGN_OR_RETURN(ByteSpan packed, reader.Raw(size, "packed"));
@@ -306,12 +304,11 @@ std::vector<uint8_t> Serialize(const SurvivorSet& message) {
 }
 
 absl::StatusOr<SurvivorSet> ParseSurvivorSet(ByteSpan bytes) {
-  return Parse<SurvivorSet>(bytes, MessageType::kSurvivorSet,
-                            [](WireReader& reader, SurvivorSet& message) {
-                              TESSERA_ASSIGN_OR_RETURN(message.survivors,
-                                                       ReadParticipants(reader, "survivors"));
-                              return absl::OkStatus();
-                            });
+  return Parse<SurvivorSet>(
+      bytes, MessageType::kSurvivorSet, [](WireReader& reader, SurvivorSet& message) {
+        TESSERA_ASSIGN_OR_RETURN(message.survivors, ReadParticipants(reader, "survivors"));
+        return absl::OkStatus();
+      });
 }
 
 // ConsistencySignature: header, u16 len + signature.
@@ -322,11 +319,11 @@ std::vector<uint8_t> Serialize(const ConsistencySignature& message) {
 }
 
 absl::StatusOr<ConsistencySignature> ParseConsistencySignature(ByteSpan bytes) {
-  return Parse<ConsistencySignature>(
-      bytes, MessageType::kConsistencySignature,
-      [](WireReader& reader, ConsistencySignature& message) {
-        return ReadBlob16(reader, kMaxSignatureSize, false, message.signature, "signature");
-      });
+  return Parse<ConsistencySignature>(bytes, MessageType::kConsistencySignature,
+                                     [](WireReader& reader, ConsistencySignature& message) {
+                                       return ReadBlob16(reader, kMaxSignatureSize, false,
+                                                         message.signature, "signature");
+                                     });
 }
 
 // UnmaskRequest: header, survivors as in SurvivorSet, u32 count, then per

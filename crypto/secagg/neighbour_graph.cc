@@ -27,16 +27,17 @@ uint32_t UniformBelow(AesCtrPrg& prg, uint32_t bound) {
 
 absl::StatusOr<NeighbourGraph> NeighbourGraph::Create(uint32_t n, uint32_t k,
                                                       const std::array<uint8_t, 32>& seed) {
-  if (n < 2) return absl::InvalidArgumentError(absl::StrCat("a graph needs 2 or more nodes, got ", n));
+  if (n < 2)
+    return absl::InvalidArgumentError(absl::StrCat("a graph needs 2 or more nodes, got ", n));
   if (k < 1) return absl::InvalidArgumentError("the neighbour count k must be at least 1");
   const uint32_t degree = std::min(k, n - 1);
   if (degree < n - 1 && degree % 2 == 1 && n % 2 == 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "no graph on ", n, " participants gives each exactly ", degree,
-        " neighbours (both odd); use ", degree + 1, " neighbours"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("no graph on ", n, " participants gives each exactly ", degree,
+                     " neighbours (both odd); use ", degree + 1, " neighbours"));
   }
-  TESSERA_ASSIGN_OR_RETURN(SecretBytes key, HkdfSha256(seed, ByteSpan(), AsBytes(kGraphLabel),
-                                                       AesCtrPrg::kKeySize));
+  TESSERA_ASSIGN_OR_RETURN(SecretBytes key,
+                           HkdfSha256(seed, ByteSpan(), AsBytes(kGraphLabel), AesCtrPrg::kKeySize));
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<AesCtrPrg> prg, AesCtrPrg::Create(key.span()));
   // Fisher-Yates (Knuth, TAOCP vol. 2, Algorithm 3.4.2P).
   std::vector<uint32_t> participant_at(n);

@@ -36,17 +36,16 @@ absl::StatusOr<RoundContext> RoundContext::Create(RoundParameters parameters) {
   const size_t n = parameters.participants.size();
   if (n < kMinParticipants || n > kMaxParticipants) {
     return absl::InvalidArgumentError(absl::StrCat("secure aggregation needs ", kMinParticipants,
-                                                   " to ", kMaxParticipants,
-                                                   " participants, got ", n));
+                                                   " to ", kMaxParticipants, " participants, got ",
+                                                   n));
   }
   if (parameters.bit_width < 1 || parameters.bit_width > 32) {
     return absl::InvalidArgumentError(
         absl::StrCat("the bit width must be 1 to 32, got ", parameters.bit_width));
   }
   if (parameters.vector_length < 1 || parameters.vector_length > kMaxVectorLength) {
-    return absl::InvalidArgumentError(absl::StrCat("the vector length must be 1 to ",
-                                                   kMaxVectorLength, ", got ",
-                                                   parameters.vector_length));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the vector length must be 1 to ", kMaxVectorLength, ", got ", parameters.vector_length));
   }
   const auto n32 = static_cast<uint32_t>(n);
   const uint32_t requested = parameters.neighbours == 0 ? n32 - 1 : parameters.neighbours;
@@ -55,10 +54,10 @@ absl::StatusOr<RoundContext> RoundContext::Create(RoundParameters parameters) {
   const uint32_t k = graph.degree();
   const uint32_t t = parameters.threshold;
   if (t > k || 2 * t <= k) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the threshold must satisfy k/2 < t <= k for k = ", k,
-        " neighbours (so no two disjoint groups of t neighbours exist), got t = ", t,
-        "; choose t between ", k / 2 + 1, " and ", k));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the threshold must satisfy k/2 < t <= k for k = ", k,
+                     " neighbours (so no two disjoint groups of t neighbours exist), got t = ", t,
+                     "; choose t between ", k / 2 + 1, " and ", k));
   }
 
   RoundContext context(std::move(parameters), std::move(graph));
@@ -88,10 +87,9 @@ absl::StatusOr<RoundContext> RoundContext::Create(RoundParameters parameters) {
 absl::StatusOr<uint32_t> RoundContext::IndexOf(absl::string_view site_id) const {
   auto it = index_of_.find(site_id);
   if (it == index_of_.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("site `", site_id,
-                                                   "` is not a participant of round ",
-                                                   parameters_.round, " of job `",
-                                                   parameters_.job_id, "`"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("site `", site_id, "` is not a participant of round ", parameters_.round,
+                     " of job `", parameters_.job_id, "`"));
   }
   return it->second;
 }

@@ -53,7 +53,7 @@ struct Server::Participant {
   std::shared_ptr<const SignatureVerifier> verifier;
   Sha256Digest self_mask_commitment{};
   std::vector<EncryptedShares> sealed_for_neighbours;  // until relayed
-  std::vector<uint32_t> share_senders;  // whose shares it was sent, sorted
+  std::vector<uint32_t> share_senders;                 // whose shares it was sent, sorted
   std::vector<uint8_t> consistency_signature;
   std::vector<ShamirShare> revealed_shares;  // of its own secret, from neighbours
 };
@@ -112,10 +112,10 @@ absl::StatusOr<uint32_t> Server::CheckIncoming(absl::string_view sender,
                                                const MessageHeader& header, Stage stage,
                                                absl::string_view message_name) {
   if (header.job_id != context_.job_id() || header.round != context_.round()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        message_name, " from site `", sender, "` is for round ", header.round, " of job `",
-        header.job_id, "`, but this is round ", context_.round(), " of job `", context_.job_id(),
-        "` (a replayed or misdirected message)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(message_name, " from site `", sender, "` is for round ", header.round,
+                     " of job `", header.job_id, "`, but this is round ", context_.round(),
+                     " of job `", context_.job_id(), "` (a replayed or misdirected message)"));
   }
   if (header.parameters_digest != context_.digest()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -128,9 +128,9 @@ absl::StatusOr<uint32_t> Server::CheckIncoming(absl::string_view sender,
         absl::StrCat("the round was aborted: ", abort_status_.message()));
   }
   if (stage_ != stage) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        message_name, " from site `", sender, "` belongs to the ", StageName(stage),
-        " stage, but the round is in the ", StageName(stage_), " stage; ignored"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(message_name, " from site `", sender, "` belongs to the ", StageName(stage),
+                     " stage, but the round is in the ", StageName(stage_), " stage; ignored"));
   }
   const Participant& participant = *participants_[index];
   const size_t s = StageNumber(stage);
@@ -140,8 +140,8 @@ absl::StatusOr<uint32_t> Server::CheckIncoming(absl::string_view sender,
         " in this round (it dropped out or fell below the threshold earlier); ignored"));
   }
   if (participant.received[s]) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "duplicate ", message_name, " from site `", sender, "`; the first one counts"));
+    return absl::FailedPreconditionError(absl::StrCat("duplicate ", message_name, " from site `",
+                                                      sender, "`; the first one counts"));
   }
   return index;
 }
@@ -149,9 +149,8 @@ absl::StatusOr<uint32_t> Server::CheckIncoming(absl::string_view sender,
 absl::Status Server::CheckFinish(Stage stage, absl::string_view what) const {
   if (stage_ == Stage::kAborted) return abort_status_;
   if (stage_ != stage) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot finish the ", what,
-                                                      " stage: the round is in the ",
-                                                      StageName(stage_), " stage"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot finish the ", what, " stage: the round is in the ", StageName(stage_), " stage"));
   }
   return absl::OkStatus();
 }
@@ -166,11 +165,10 @@ absl::Status Server::HandleAdvertiseKeys(absl::string_view sender, const Adverti
   TESSERA_ASSIGN_OR_RETURN(
       uint32_t u, CheckIncoming(sender, message.header, Stage::kAdvertiseKeys, "AdvertiseKeys"));
   // Checked here too, so one site's bad keys cannot make its neighbours abort.
-  TESSERA_ASSIGN_OR_RETURN(
-      std::shared_ptr<const SignatureVerifier> verifier,
-      authenticator_->AuthenticateKeys(context_, u, message.encryption_public_key,
-                                       message.mask_public_key, message.certificate_der,
-                                       message.signature, now_));
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<const SignatureVerifier> verifier,
+                           authenticator_->AuthenticateKeys(
+                               context_, u, message.encryption_public_key, message.mask_public_key,
+                               message.certificate_der, message.signature, now_));
   Participant& participant = *participants_[u];
   participant.keys = NeighbourKeys{u, message.encryption_public_key, message.mask_public_key,
                                    message.certificate_der, message.signature};
@@ -223,10 +221,10 @@ absl::Status Server::HandleShareKeys(absl::string_view sender, const ShareKeys& 
               message.shares[i].ciphertext.size() == kEncryptedSharesSize;
   }
   if (!matches) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ShareKeys from site `", sender, "` must hold one ", kEncryptedSharesSize,
-        "-byte sealed pair of shares for each of ", context_.DescribeSites(expected),
-        ", in that order"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ShareKeys from site `", sender, "` must hold one ", kEncryptedSharesSize,
+                     "-byte sealed pair of shares for each of ", context_.DescribeSites(expected),
+                     ", in that order"));
   }
   Participant& participant = *participants_[u];
   participant.self_mask_commitment = message.self_mask_commitment;
@@ -260,9 +258,9 @@ absl::StatusOr<std::vector<Outgoing<ShareRelay>>> Server::FinishShareKeys() {
   }
   for (uint32_t u = 1; u <= context_.size(); ++u) participants_[u]->sealed_for_neighbours.clear();
   if (outgoing.empty()) {
-    return Abort(absl::AbortedError(absl::StrCat(
-        "secure aggregation cannot continue: no site received shares from ",
-        context_.threshold(), " neighbours")));
+    return Abort(absl::AbortedError(
+        absl::StrCat("secure aggregation cannot continue: no site received shares from ",
+                     context_.threshold(), " neighbours")));
   }
   stage_ = Stage::kMaskedInput;
   return outgoing;
@@ -274,10 +272,10 @@ absl::Status Server::HandleMaskedInput(absl::string_view sender, const MaskedInp
   TESSERA_ASSIGN_OR_RETURN(
       uint32_t u, CheckIncoming(sender, message.header, Stage::kMaskedInput, "MaskedInput"));
   if (message.bit_width != context_.bit_width() || message.length != context_.vector_length()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "MaskedInput from site `", sender, "` has ", message.length, " values of ",
-        message.bit_width, " bits; the round expects ", context_.vector_length(), " of ",
-        context_.bit_width()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("MaskedInput from site `", sender, "` has ", message.length, " values of ",
+                     message.bit_width, " bits; the round expects ", context_.vector_length(),
+                     " of ", context_.bit_width()));
   }
   absl::Status packed = CheckPacked(message.packed, message.length, message.bit_width);
   if (!packed.ok()) return Annotate(packed, absl::StrCat("MaskedInput from site `", sender, "`"));
@@ -320,15 +318,15 @@ absl::StatusOr<std::vector<Outgoing<SurvivorSet>>> Server::FinishMaskedInput() {
 
 absl::Status Server::HandleConsistencySignature(absl::string_view sender,
                                                 const ConsistencySignature& message) {
-  TESSERA_ASSIGN_OR_RETURN(uint32_t u, CheckIncoming(sender, message.header,
-                                                     Stage::kConsistencyCheck,
-                                                     "ConsistencySignature"));
+  TESSERA_ASSIGN_OR_RETURN(
+      uint32_t u,
+      CheckIncoming(sender, message.header, Stage::kConsistencyCheck, "ConsistencySignature"));
   Participant& participant = *participants_[u];
   const std::vector<uint8_t> payload = ConsistencySignaturePayload(context_, u, survivors_);
   if (!participant.verifier->Verify(payload, message.signature).ok()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "the consistency signature of site `", sender,
-        "` does not verify over the survivor set it was sent; ignored"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("the consistency signature of site `", sender,
+                     "` does not verify over the survivor set it was sent; ignored"));
   }
   participant.consistency_signature = message.signature;
   participant.received[3] = true;
@@ -415,15 +413,17 @@ absl::Status Server::CheckRecoverable(const std::vector<bool>& responders) const
     }
     if (available >= context_.threshold()) continue;
     ++failing;
-    absl::StrAppend(&failures, failing == 1 ? "" : "; ", "`", context_.SiteId(u), "` (",
-                    available, " of ", context_.threshold(), "; missing ",
-                    context_.DescribeSites(missing), ")");
+    absl::StrAppend(&failures, failing == 1 ? "" : "; ", "`", context_.SiteId(u), "` (", available,
+                    " of ", context_.threshold(), "; missing ", context_.DescribeSites(missing),
+                    ")");
   }
   if (failing == 0) return absl::OkStatus();
-  return absl::AbortedError(absl::StrCat(
-      "secure aggregation of round ", context_.round(), " of job `", context_.job_id(),
-      "` cannot complete: the masks of ", failing, " site(s) cannot be removed because fewer "
-      "than t = ", context_.threshold(), " of their neighbours returned shares: ", failures));
+  return absl::AbortedError(
+      absl::StrCat("secure aggregation of round ", context_.round(), " of job `", context_.job_id(),
+                   "` cannot complete: the masks of ", failing,
+                   " site(s) cannot be removed because fewer "
+                   "than t = ",
+                   context_.threshold(), " of their neighbours returned shares: ", failures));
 }
 
 absl::Status Server::RemoveMasks(std::vector<std::string>& misbehaving) {
@@ -441,8 +441,8 @@ absl::Status Server::RemoveMasks(std::vector<std::string>& misbehaving) {
           SelfMaskCommitmentContext(context_, u));
       if (!seed.ok()) {
         return absl::DataLossError(absl::StrCat("cannot reconstruct the self-mask seed of site `",
-                                                context_.SiteId(u), "`: ",
-                                                seed.status().message()));
+                                                context_.SiteId(u),
+                                                "`: ", seed.status().message()));
       }
       note_misbehaving(seed->inconsistent_indices);
       TESSERA_ASSIGN_OR_RETURN(SecretBytes key, SelfMaskKey(seed->secret.span(), context_, u));
@@ -458,8 +458,8 @@ absl::Status Server::RemoveMasks(std::vector<std::string>& misbehaving) {
         });
     if (!mask_key.ok()) {
       return absl::DataLossError(absl::StrCat("cannot reconstruct the mask key of site `",
-                                              context_.SiteId(u), "`: ",
-                                              mask_key.status().message()));
+                                              context_.SiteId(u),
+                                              "`: ", mask_key.status().message()));
     }
     note_misbehaving(mask_key->inconsistent_indices);
     TESSERA_ASSIGN_OR_RETURN(X25519PrivateKey key,

@@ -41,8 +41,8 @@ absl::Status WireReader::Error(absl::string_view what) const {
 absl::StatusOr<ByteSpan> WireReader::Take(size_t size, absl::string_view field) {
   const size_t left = data_.size() - offset_;
   if (size > left) {
-    return Error(absl::StrCat("truncated in `", field, "` (needs ", size, " bytes, ", left,
-                              " left)"));
+    return Error(
+        absl::StrCat("truncated in `", field, "` (needs ", size, " bytes, ", left, " left)"));
   }
   ByteSpan taken = data_.subspan(offset_, size);
   offset_ += size;
@@ -117,7 +117,8 @@ void PackBits(absl::Span<const uint32_t> values, uint32_t bit_width, MutableByte
     const size_t width = bit_width / 8;
     uint8_t* target = out.data();
     for (uint32_t value : values) {
-      for (size_t byte = 0; byte < width; ++byte) *target++ = static_cast<uint8_t>(value >> (8 * byte));
+      for (size_t byte = 0; byte < width; ++byte)
+        *target++ = static_cast<uint8_t>(value >> (8 * byte));
     }
     return;
   }
@@ -141,8 +142,8 @@ absl::Status CheckPacked(ByteSpan packed, uint64_t count, uint32_t bit_width) {
   const uint64_t expected = PackedSize(count, bit_width);
   if (packed.size() != expected) {
     return absl::InvalidArgumentError(absl::StrCat("a packed vector of ", count, " values of ",
-                                                   bit_width, " bits is ", expected,
-                                                   " bytes, got ", packed.size()));
+                                                   bit_width, " bits is ", expected, " bytes, got ",
+                                                   packed.size()));
   }
   const uint64_t used_bits = (count * bit_width) % 8;
   if (used_bits != 0 && (packed[packed.size() - 1] >> used_bits) != 0) {
@@ -169,8 +170,8 @@ void AddAlignedWords(const uint8_t* packed, absl::Span<uint32_t> accumulator) {
     for (size_t i = 0; i < count; ++i) {
       Word word = 0;
       for (size_t byte = 0; byte < sizeof(Word); ++byte) {
-        word = static_cast<Word>(word | static_cast<Word>(packed[(offset + i) * sizeof(Word) + byte])
-                                            << (8 * byte));
+        word = static_cast<Word>(
+            word | static_cast<Word>(packed[(offset + i) * sizeof(Word) + byte]) << (8 * byte));
       }
       words[i] = word;
     }

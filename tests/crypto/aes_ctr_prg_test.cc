@@ -10,9 +10,9 @@
 namespace tessera::crypto {
 namespace {
 
+using ::tessera::testing::StatusIs;
 using testing::FromHex;
 using testing::ToHex;
-using ::tessera::testing::StatusIs;
 
 // NIST SP 800-38A Appendix F.5.5, CTR-AES256.Encrypt: the keystream XORed
 // with the four plaintext blocks gives the published ciphertext.

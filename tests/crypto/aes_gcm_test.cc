@@ -11,9 +11,9 @@
 namespace tessera::crypto {
 namespace {
 
+using ::tessera::testing::StatusIs;
 using testing::FromHex;
 using testing::ToHex;
-using ::tessera::testing::StatusIs;
 
 struct GcmVector {
   const char* name;
@@ -56,8 +56,9 @@ class AesGcmVectorTest : public ::testing::TestWithParam<GcmVector> {};
 TEST_P(AesGcmVectorTest, SealsAndOpensThePublishedVector) {
   const GcmVector& v = GetParam();
   ASSERT_OK_AND_ASSIGN(auto aead, AesGcm256::Create(FromHex(v.key)));
-  ASSERT_OK_AND_ASSIGN(std::vector<uint8_t> sealed,
-                       aead->Seal(FromHex(v.nonce), FromHex(v.plaintext), FromHex(v.associated_data)));
+  ASSERT_OK_AND_ASSIGN(
+      std::vector<uint8_t> sealed,
+      aead->Seal(FromHex(v.nonce), FromHex(v.plaintext), FromHex(v.associated_data)));
   EXPECT_EQ(ToHex(sealed), std::string(v.ciphertext) + v.tag);
   ASSERT_OK_AND_ASSIGN(SecretBytes opened,
                        aead->Open(FromHex(v.nonce), sealed, FromHex(v.associated_data)));

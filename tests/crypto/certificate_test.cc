@@ -12,15 +12,15 @@
 namespace tessera::crypto {
 namespace {
 
+using ::tessera::testing::IsOkAndHolds;
+using ::tessera::testing::StatusIs;
+using ::testing::HasSubstr;
 using testing::TestIdentity;
 using testing::TestKeyType;
 using testing::TestNotAfter;
 using testing::TestNotBefore;
 using testing::TestNow;
 using testing::TestPki;
-using ::tessera::testing::IsOkAndHolds;
-using ::tessera::testing::StatusIs;
-using ::testing::HasSubstr;
 
 class CertificateTest : public ::testing::TestWithParam<TestKeyType> {
  protected:
@@ -51,9 +51,9 @@ TEST_P(CertificateTest, ChecksValidityAtTheGivenTime) {
   EXPECT_THAT(leaf->VerifyIssuedBy(*ca_, TestNotBefore() - absl::Hours(1)),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("not yet valid")));
   // A leaf that expired on its own while the CA is still valid.
-  ASSERT_OK_AND_ASSIGN(TestIdentity short_lived,
-                       pki_->Issue("short", "site", GetParam(), TestNotBefore(),
-                                   TestNow() - absl::Hours(24)));
+  ASSERT_OK_AND_ASSIGN(
+      TestIdentity short_lived,
+      pki_->Issue("short", "site", GetParam(), TestNotBefore(), TestNow() - absl::Hours(24)));
   ASSERT_OK_AND_ASSIGN(auto expired, Certificate::FromPem(short_lived.certificate_pem));
   EXPECT_THAT(expired->VerifyIssuedBy(*ca_, TestNow()),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("CN=short, OU=site")));
@@ -94,12 +94,14 @@ TEST_P(CertificateTest, DerRoundTrip) {
 INSTANTIATE_TEST_SUITE_P(KeyTypes, CertificateTest,
                          ::testing::Values(TestKeyType::kEcdsaP256, TestKeyType::kEd25519),
                          [](const ::testing::TestParamInfo<TestKeyType>& param_info) {
-                           return param_info.param == TestKeyType::kEcdsaP256 ? "EcdsaP256" : "Ed25519";
+                           return param_info.param == TestKeyType::kEcdsaP256 ? "EcdsaP256"
+                                                                              : "Ed25519";
                          });
 
 TEST(CertificateParseTest, RejectsTextWithoutACertificate) {
-  EXPECT_THAT(Certificate::FromPem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      Certificate::FromPem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Certificate::FromPem(""), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 

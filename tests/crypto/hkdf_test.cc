@@ -10,9 +10,9 @@
 namespace tessera::crypto {
 namespace {
 
+using ::tessera::testing::StatusIs;
 using testing::FromHex;
 using testing::ToHex;
-using ::tessera::testing::StatusIs;
 
 std::vector<uint8_t> Range(int first, int count) {
   std::vector<uint8_t> bytes(static_cast<size_t>(count));

@@ -60,8 +60,8 @@ TEST(Gf65536Test, ModulusIsPrimitive) {
 
 TEST(Gf65536Test, EveryNonzeroElementHasItsInverse) {
   for (uint32_t a = 1; a <= 0xFFFF; ++a) {
-    ASSERT_EQ(gf65536::Multiply(static_cast<uint16_t>(a), gf65536::Inverse(static_cast<uint16_t>(a))),
-              1)
+    ASSERT_EQ(
+        gf65536::Multiply(static_cast<uint16_t>(a), gf65536::Inverse(static_cast<uint16_t>(a))), 1)
         << a;
   }
   EXPECT_EQ(gf65536::Inverse(0), 0);
@@ -123,8 +123,8 @@ TEST(ShamirTest, EverySubsetOfAtLeastThresholdReconstructsForSmallN) {
         const auto subset = Pick(shares, positions);
         absl::StatusOr<SecretBytes> result = ShamirReconstruct(subset, t);
         if (positions.size() >= t) {
-          ASSERT_TRUE(result.ok()) << "n=" << n << " t=" << t << " mask=" << mask << ": "
-                                   << result.status();
+          ASSERT_TRUE(result.ok())
+              << "n=" << n << " t=" << t << " mask=" << mask << ": " << result.status();
           ASSERT_EQ(ToVector(*result), secret) << "n=" << n << " t=" << t << " mask=" << mask;
         } else {
           ASSERT_THAT(result, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs")));

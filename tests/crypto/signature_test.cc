@@ -16,13 +16,13 @@
 namespace tessera::crypto {
 namespace {
 
+using ::tessera::testing::StatusIs;
 using testing::FromHex;
+using ::testing::HasSubstr;
 using testing::TestIdentity;
 using testing::TestKeyType;
 using testing::TestPki;
 using testing::ToHex;
-using ::tessera::testing::StatusIs;
-using ::testing::HasSubstr;
 
 std::string ToPem(EVP_PKEY* key, bool private_key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
@@ -76,8 +76,8 @@ TEST_P(Ed25519VectorTest, SignsAndVerifiesThePublishedVector) {
   EXPECT_EQ(ToHex(signature), v.signature);
 
   const std::vector<uint8_t> public_raw = FromHex(v.public_key);
-  EvpPkeyPtr public_key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_raw.data(),
-                                                    public_raw.size()));
+  EvpPkeyPtr public_key(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, public_raw.data(), public_raw.size()));
   ASSERT_NE(public_key, nullptr);
   ASSERT_OK_AND_ASSIGN(auto verifier,
                        SignatureVerifier::FromPublicKeyPem(ToPem(public_key.get(), false)));
@@ -152,7 +152,8 @@ TEST_P(SignatureRoundTripTest, RejectsEveryFlippedMessageBitAndSignatureBit) {
 INSTANTIATE_TEST_SUITE_P(KeyTypes, SignatureRoundTripTest,
                          ::testing::Values(TestKeyType::kEcdsaP256, TestKeyType::kEd25519),
                          [](const ::testing::TestParamInfo<TestKeyType>& param_info) {
-                           return param_info.param == TestKeyType::kEcdsaP256 ? "EcdsaP256" : "Ed25519";
+                           return param_info.param == TestKeyType::kEcdsaP256 ? "EcdsaP256"
+                                                                              : "Ed25519";
                          });
 
 TEST(PrivateKeySignerTest, RejectsUnsupportedAndMalformedKeys) {
@@ -166,8 +167,7 @@ TEST(PrivateKeySignerTest, RejectsUnsupportedAndMalformedKeys) {
   ASSERT_NE(rsa, nullptr);
   EXPECT_THAT(PrivateKeySigner::FromPem(ToPem(rsa.get(), true)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("RSA")));
-  EXPECT_THAT(PrivateKeySigner::FromPem("not a key"),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(PrivateKeySigner::FromPem("not a key"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(SignatureVerifier::FromPublicKeyPem(""),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }

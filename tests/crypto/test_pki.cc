@@ -130,8 +130,8 @@ absl::StatusOr<TestIdentity> TestPki::IssueForKey(absl::string_view cn, absl::st
 absl::StatusOr<TestIdentity> TestPki::IssueWithKey(absl::string_view cn, absl::string_view ou,
                                                    EvpPkeyPtr key, absl::Time not_before,
                                                    absl::Time not_after) const {
-  TESSERA_ASSIGN_OR_RETURN(X509Ptr cert, NewCertificate(next_serial_++, cn, ou, key.get(),
-                                                        not_before, not_after));
+  TESSERA_ASSIGN_OR_RETURN(
+      X509Ptr cert, NewCertificate(next_serial_++, cn, ou, key.get(), not_before, not_after));
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert_.get()));
   TESSERA_RETURN_IF_ERROR(
       AddExtension(cert.get(), ca_cert_.get(), NID_basic_constraints, "critical,CA:FALSE"));

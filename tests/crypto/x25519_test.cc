@@ -10,9 +10,9 @@
 namespace tessera::crypto {
 namespace {
 
+using ::tessera::testing::StatusIs;
 using testing::FromHex;
 using testing::ToHex;
-using ::tessera::testing::StatusIs;
 
 std::string ScalarMult(absl::string_view scalar_hex, ByteSpan u) {
   absl::StatusOr<X25519PrivateKey> key = X25519PrivateKey::FromBytes(FromHex(scalar_hex));
@@ -56,14 +56,12 @@ TEST(X25519Test, Rfc7748Section5_2Iterated) {
 
 // RFC 7748 §6.1: Alice's and Bob's key pairs and their shared secret.
 TEST(X25519Test, Rfc7748Section6_1DiffieHellman) {
-  ASSERT_OK_AND_ASSIGN(
-      X25519PrivateKey alice,
-      X25519PrivateKey::FromBytes(
-          FromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")));
-  ASSERT_OK_AND_ASSIGN(
-      X25519PrivateKey bob,
-      X25519PrivateKey::FromBytes(
-          FromHex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb")));
+  ASSERT_OK_AND_ASSIGN(X25519PrivateKey alice,
+                       X25519PrivateKey::FromBytes(FromHex(
+                           "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")));
+  ASSERT_OK_AND_ASSIGN(X25519PrivateKey bob,
+                       X25519PrivateKey::FromBytes(FromHex(
+                           "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb")));
   EXPECT_EQ(ToHex(alice.public_key()),
             "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
   EXPECT_EQ(ToHex(bob.public_key()),

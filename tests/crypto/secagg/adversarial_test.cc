@@ -24,9 +24,9 @@
 namespace tessera::crypto::secagg {
 namespace {
 
-using testing::TestFederation;
 using ::tessera::testing::StatusIs;
 using ::testing::HasSubstr;
+using testing::TestFederation;
 
 template <typename T>
 T Value(absl::StatusOr<T> value) {
@@ -49,8 +49,8 @@ class ManualRound {
   ManualRound(uint32_t n, uint32_t neighbours, uint32_t threshold, uint64_t round = 7,
               uint64_t vector_length = 9)
       : federation_(TestFederation::Get()),
-        parameters_(federation_.Parameters(n, neighbours, threshold, 20, vector_length, 42 + n,
-                                           round)),
+        parameters_(
+            federation_.Parameters(n, neighbours, threshold, 20, vector_length, 42 + n, round)),
         authenticator_(federation_.Authenticator()),
         server_(Value(federation_.MakeServer(parameters_, authenticator_))) {
     std::mt19937 rng(static_cast<uint32_t>(n * 31 + round));
@@ -94,7 +94,8 @@ class ManualRound {
   }
   std::map<uint32_t, MaskedInput> Mask(const std::map<uint32_t, ShareRelay>& relays) {
     std::map<uint32_t, MaskedInput> out;
-    for (const auto& [u, relay] : relays) out[u] = Value(clients_[u]->HandleShareRelay(relay, inputs_[u]));
+    for (const auto& [u, relay] : relays)
+      out[u] = Value(clients_[u]->HandleShareRelay(relay, inputs_[u]));
     return out;
   }
   void Deliver(const std::map<uint32_t, MaskedInput>& messages) {
@@ -116,7 +117,8 @@ class ManualRound {
   }
   std::map<uint32_t, UnmaskShares> Reveal(const std::map<uint32_t, UnmaskRequest>& requests) {
     std::map<uint32_t, UnmaskShares> out;
-    for (const auto& [u, request] : requests) out[u] = Value(clients_[u]->HandleUnmaskRequest(request));
+    for (const auto& [u, request] : requests)
+      out[u] = Value(clients_[u]->HandleUnmaskRequest(request));
     return out;
   }
   void Deliver(const std::map<uint32_t, UnmaskShares>& messages) {
@@ -217,8 +219,9 @@ TEST(KeySubstitutionTest, KeysSignedUnderAnotherCaOrAnotherSitesCertificateAreRe
   entry.certificate_der = Value(Certificate::FromPem(identity.certificate_pem))->Der();
   entry.signature = Value(rogue_signer->Sign(
       AdvertiseSignaturePayload(round.context(), 2, c.public_key(), s.public_key())));
-  EXPECT_THAT(round.client(1).HandleKeyList(forged),
-              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("does not verify against CA")));
+  EXPECT_THAT(
+      round.client(1).HandleKeyList(forged),
+      StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("does not verify against CA")));
 
   // (b) Site 3's genuine, validly signed keys presented as site 2's.
   KeyList swapped = lists[4];
@@ -305,7 +308,8 @@ TEST(LyingCoordinatorTest, SplitViewsOfTheSurvivorsGetTooFewSignatures) {
   lie.survivors = {1, 2, 3, 4, 5, 6};
   std::map<uint32_t, ConsistencySignature> signed_lie, signed_truth;
   for (uint32_t u = 1; u <= 4; ++u) signed_lie[u] = Value(round.client(u).HandleSurvivorSet(lie));
-  for (uint32_t u = 5; u <= 7; ++u) signed_truth[u] = Value(round.client(u).HandleSurvivorSet(honest[u]));
+  for (uint32_t u = 5; u <= 7; ++u)
+    signed_truth[u] = Value(round.client(u).HandleSurvivorSet(honest[u]));
 
   UnmaskRequest to_first_group{lie.header, lie.survivors, {}};
   for (uint32_t u : {2u, 3u, 4u}) to_first_group.signatures.push_back({u, signed_lie[u].signature});
@@ -334,8 +338,8 @@ TEST(LyingCoordinatorTest, ClaimsThatContradictEarlierMessagesAbortTheClient) {
   std::map<uint32_t, SurvivorSet> sets = round.SurvivorSets();
   // A survivor set without the site itself.
   SurvivorSet without_self = sets[1];
-  without_self.survivors.erase(std::find(without_self.survivors.begin(),
-                                         without_self.survivors.end(), 1u));
+  without_self.survivors.erase(
+      std::find(without_self.survivors.begin(), without_self.survivors.end(), 1u));
   EXPECT_THAT(round.client(1).HandleSurvivorSet(without_self),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("omits site `site-001`")));
 }
@@ -406,8 +410,9 @@ TEST(TamperingTest, TooManyCorruptedSharesFailWithDataLoss) {
   std::map<uint32_t, UnmaskShares> shares = round.Reveal(round.UnmaskRequests());
   shares[2].shares[0].share[0] ^= 1;  // of site 1's seed
   round.Deliver(shares);
-  EXPECT_THAT(round.server().FinishUnmask(),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("self-mask seed of site `site-001`")));
+  EXPECT_THAT(
+      round.server().FinishUnmask(),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("self-mask seed of site `site-001`")));
   EXPECT_EQ(round.server().stage(), Server::Stage::kAborted);
 }
 
@@ -431,8 +436,9 @@ TEST(MalformedMessagesTest, TheCoordinatorRefusesThemAndCompletesTheRound) {
   // Made for other parameters.
   AdvertiseKeys other_parameters = advertised[1];
   other_parameters.header.parameters_digest[0] ^= 1;
-  EXPECT_THAT(server.HandleAdvertiseKeys(round.site(1), other_parameters),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("different round parameters")));
+  EXPECT_THAT(
+      server.HandleAdvertiseKeys(round.site(1), other_parameters),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("different round parameters")));
   // An unknown sender.
   EXPECT_THAT(server.HandleAdvertiseKeys("site-199", advertised[1]),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a participant")));
@@ -546,8 +552,9 @@ TEST(MalformedMessagesTest, AKeyListWithAStrangerOrTooFewNeighboursAborts) {
   while (stranger == 2 || std::count(neighbours.begin(), neighbours.end(), stranger)) ++stranger;
   KeyList with_stranger = lists[2];
   with_stranger.neighbours.back().participant = stranger;
-  std::sort(with_stranger.neighbours.begin(), with_stranger.neighbours.end(),
-            [](const NeighbourKeys& a, const NeighbourKeys& b) { return a.participant < b.participant; });
+  std::sort(
+      with_stranger.neighbours.begin(), with_stranger.neighbours.end(),
+      [](const NeighbourKeys& a, const NeighbourKeys& b) { return a.participant < b.participant; });
   EXPECT_THAT(round.client(2).HandleKeyList(with_stranger),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a neighbour")));
 }
@@ -602,7 +609,8 @@ TEST(ClientConfigTest, RefusesAnExpiredCertificateOrAWrongRole) {
 TEST(AuthenticatorTest, AKeptAuthenticatorStillChecksTheTimeOfEachRound) {
   const TestFederation& federation = TestFederation::Get();
   const std::shared_ptr<const PeerAuthenticator> authenticator = federation.Authenticator();
-  const RoundContext context = Value(RoundContext::Create(federation.Parameters(4, 0, 2, 16, 3, 1)));
+  const RoundContext context =
+      Value(RoundContext::Create(federation.Parameters(4, 0, 2, 16, 3, 1)));
   auto check = [&](absl::Time now) {
     return authenticator->CheckOwnCertificate(context, 1, federation.certificate_pem(1), now)
         .status();

@@ -36,9 +36,7 @@ struct RunState {
   std::vector<std::unique_ptr<Client>> clients;  // [u]
   std::vector<bool> stalled;                     // [u]: sends nothing more
 
-  uint32_t IndexOf(const std::string& site_id) const {
-    return *server->context().IndexOf(site_id);
-  }
+  uint32_t IndexOf(const std::string& site_id) const { return *server->context().IndexOf(site_id); }
   const std::string& Site(uint32_t u) const { return server->context().SiteId(u); }
   void Unexpected(std::string what) { run.unexpected.push_back(std::move(what)); }
 };
@@ -52,7 +50,8 @@ Message OverTheWire(RunState& state, const Message& message,
   (sent ? state.run.bytes_sent : state.run.bytes_received)[site] += bytes.size();
   absl::StatusOr<Message> parsed = parse(bytes);
   if (!parsed.ok()) {
-    state.Unexpected(absl::StrCat("an honest message failed to parse: ", parsed.status().ToString()));
+    state.Unexpected(
+        absl::StrCat("an honest message failed to parse: ", parsed.status().ToString()));
     return message;
   }
   return *std::move(parsed);
@@ -106,8 +105,8 @@ void DeliverLate(RunState& state, size_t stage, const std::vector<std::pair<uint
   for (const auto& [u, message] : late) {
     absl::Status status = handle(state.Site(u), message);
     if (status.code() != absl::StatusCode::kFailedPrecondition) {
-      state.Unexpected(absl::StrCat("a late stage-", stage, " message from site ", u,
-                                    " got ", status.ToString(), " instead of FAILED_PRECONDITION"));
+      state.Unexpected(absl::StrCat("a late stage-", stage, " message from site ", u, " got ",
+                                    status.ToString(), " instead of FAILED_PRECONDITION"));
     }
   }
 }
@@ -117,12 +116,13 @@ void DeliverLate(RunState& state, size_t stage, const std::vector<std::pair<uint
 const TestFederation& TestFederation::Get() {
   static const TestFederation* const federation = [] {
     auto* created = new TestFederation();
-    created->pki_ = ValueOrDie(TestPki::Create("Tessera test federation CA", TestKeyType::kEcdsaP256),
-                               "CA");
+    created->pki_ =
+        ValueOrDie(TestPki::Create("Tessera test federation CA", TestKeyType::kEcdsaP256), "CA");
     for (uint32_t i = 1; i <= kMaxTestSites; ++i) {
       created->site_ids_.push_back(absl::StrFormat("site-%03d", i));
       created->identities_.push_back(ValueOrDie(
-          created->pki_->Issue(created->site_ids_.back(), "site", TestKeyType::kEcdsaP256), "site"));
+          created->pki_->Issue(created->site_ids_.back(), "site", TestKeyType::kEcdsaP256),
+          "site"));
       created->signers_.push_back(ValueOrDie(
           PrivateKeySigner::FromPem(created->identities_.back().private_key_pem), "signer"));
     }
@@ -199,8 +199,7 @@ RoundRun RunRound(const RoundParameters& parameters, const DropPlan& plan, uint6
   run.bytes_received.assign(n + 1, 0);
   RunState state{federation, plan, run, nullptr, {}, std::vector<bool>(n + 1, false)};
 
-  const std::shared_ptr<const PeerAuthenticator> authenticator =
-      federation.shared_authenticator();
+  const std::shared_ptr<const PeerAuthenticator> authenticator = federation.shared_authenticator();
   absl::StatusOr<std::unique_ptr<Server>> server = federation.MakeServer(parameters, authenticator);
   if (!server.ok()) {
     run.result = server.status();
@@ -213,7 +212,8 @@ RoundRun RunRound(const RoundParameters& parameters, const DropPlan& plan, uint6
   run.inputs.assign(n + 1, {});
   state.clients.resize(n + 1);
   for (uint32_t u = 1; u <= n; ++u) {
-    absl::StatusOr<std::unique_ptr<Client>> client = federation.MakeClient(parameters, u, authenticator);
+    absl::StatusOr<std::unique_ptr<Client>> client =
+        federation.MakeClient(parameters, u, authenticator);
     if (!client.ok()) {
       run.result = client.status();
       return run;
@@ -258,7 +258,9 @@ RoundRun RunRound(const RoundParameters& parameters, const DropPlan& plan, uint6
 
   // Stage 1: share keys.
   const std::function<absl::Status(const std::string&, const ShareKeys&)> handle_shares =
-      [&](const std::string& site, const ShareKeys& m) { return coordinator.HandleShareKeys(site, m); };
+      [&](const std::string& site, const ShareKeys& m) {
+        return coordinator.HandleShareKeys(site, m);
+      };
   auto late_shares = ClientsAnswer<KeyList, ShareKeys>(
       state, 1, *key_lists, &ParseKeyList,
       [](Client& client, const KeyList& m, uint32_t) { return client.HandleKeyList(m); },
@@ -281,7 +283,8 @@ RoundRun RunRound(const RoundParameters& parameters, const DropPlan& plan, uint6
         return client.HandleShareRelay(m, run.inputs[u]);
       },
       &ParseMaskedInput, handle_masked);
-  absl::StatusOr<std::vector<Outgoing<SurvivorSet>>> survivor_sets = coordinator.FinishMaskedInput();
+  absl::StatusOr<std::vector<Outgoing<SurvivorSet>>> survivor_sets =
+      coordinator.FinishMaskedInput();
   DeliverLate(state, 2, late_masked, handle_masked);
   if (!survivor_sets.ok()) {
     run.result = survivor_sets.status();
@@ -312,7 +315,9 @@ RoundRun RunRound(const RoundParameters& parameters, const DropPlan& plan, uint6
       };
   auto late_unmask = ClientsAnswer<UnmaskRequest, UnmaskShares>(
       state, 4, *requests, &ParseUnmaskRequest,
-      [](Client& client, const UnmaskRequest& m, uint32_t) { return client.HandleUnmaskRequest(m); },
+      [](Client& client, const UnmaskRequest& m, uint32_t) {
+        return client.HandleUnmaskRequest(m);
+      },
       &ParseUnmaskShares, handle_unmask);
   run.result = coordinator.FinishUnmask();
   DeliverLate(state, 4, late_unmask, handle_unmask);

@@ -35,7 +35,9 @@ class TestFederation {
   const crypto::testing::TestPki& pki() const { return *pki_; }
   // Site number i (1-based).
   const std::string& site_id(uint32_t i) const { return site_ids_[i - 1]; }
-  const std::string& certificate_pem(uint32_t i) const { return identities_[i - 1].certificate_pem; }
+  const std::string& certificate_pem(uint32_t i) const {
+    return identities_[i - 1].certificate_pem;
+  }
   const Signer& signer(uint32_t i) const { return *signers_[i - 1]; }
 
   // Parameters for a round among sites 1..n.

@@ -28,7 +28,7 @@ using testing::TestFederation;
 
 struct Prediction {
   bool completes = false;
-  std::vector<uint32_t> survivors;  // U3
+  std::vector<uint32_t> survivors;   // U3
   std::set<uint32_t> unrecoverable;  // sites whose masks cannot be removed
 };
 
@@ -46,7 +46,9 @@ Prediction Predict(const RoundContext& context, const DropPlan& plan) {
     }
     return count;
   };
-  auto answered = [&](size_t stage, uint32_t u) { return !plan.silent[stage][u] && !plan.late[stage][u]; };
+  auto answered = [&](size_t stage, uint32_t u) {
+    return !plan.silent[stage][u] && !plan.late[stage][u];
+  };
   // asked[s][u]: u was asked for its stage-s message; got[s][u]: it arrived in time.
   std::vector<std::vector<bool>> asked(kStageCount, std::vector<bool>(n + 1, false));
   std::vector<std::vector<bool>> got(kStageCount, std::vector<bool>(n + 1, false));
@@ -129,13 +131,14 @@ bool RunAndCheck(const RoundParameters& parameters, const DropPlan& plan, uint64
   }
   EXPECT_THAT(run.result, ::tessera::testing::StatusIs(absl::StatusCode::kAborted)) << label;
   if (!run.result.ok() && !prediction.unrecoverable.empty()) {
-    const std::set<std::string> named = NamedUnrecoverable(std::string(run.result.status().message()));
+    const std::set<std::string> named =
+        NamedUnrecoverable(std::string(run.result.status().message()));
     std::set<std::string> expected_names;
     for (uint32_t u : prediction.unrecoverable) expected_names.insert(context->SiteId(u));
     EXPECT_FALSE(named.empty()) << label << ": " << run.result.status();
     for (const std::string& site : named) {
-      EXPECT_TRUE(expected_names.count(site)) << label << ": names " << site << " in "
-                                              << run.result.status();
+      EXPECT_TRUE(expected_names.count(site))
+          << label << ": names " << site << " in " << run.result.status();
     }
   }
   return false;
@@ -168,7 +171,7 @@ TEST(SecAggProtocolTest, ExactSumWithoutDropouts) {
   struct Case {
     uint32_t n, k, t, b;
   };
-  const Case cases[] = {{3, 0, 2, 32}, {4, 0, 2, 1}, {5, 0, 3, 16}, {6, 3, 2, 8},
+  const Case cases[] = {{3, 0, 2, 32}, {4, 0, 2, 1},  {5, 0, 3, 16},  {6, 3, 2, 8},
                         {8, 4, 3, 13}, {9, 6, 4, 31}, {13, 4, 3, 32}, {16, 5, 3, 20}};
   for (const Case& c : cases) {
     const std::string label = absl::StrCat("n=", c.n, " k=", c.k, " t=", c.t, " b=", c.b);
@@ -185,8 +188,8 @@ TEST(SecAggProtocolTest, LongVectorsAtEveryBitWidthBoundary) {
   for (uint32_t b : {1u, 7u, 8u, 16u, 17u, 32u}) {
     DropPlan plan = DropPlan::None(6);
     plan.silent[2][4] = true;  // one dropout, so pairwise masks are removed too
-    EXPECT_TRUE(RunAndCheck(federation.Parameters(6, 0, 3, b, 20011, b), plan, b,
-                            absl::StrCat("b=", b)));
+    EXPECT_TRUE(
+        RunAndCheck(federation.Parameters(6, 0, 3, b, 20011, b), plan, b, absl::StrCat("b=", b)));
   }
 }
 
@@ -207,8 +210,8 @@ int RunRandomRounds(uint64_t first_seed, int runs, uint32_t min_n, uint32_t max_
     const uint64_t d = 1 + rng() % 8;
     const double drop_rate = std::uniform_real_distribution<double>(0, 0.35)(rng);
     const DropPlan plan = RandomPlan(rng, n, drop_rate);
-    const std::string label = absl::StrCat("seed ", seed, ": n=", n, " k=", k, " t=", t,
-                                           " b=", b, " d=", d, " drop rate=", drop_rate);
+    const std::string label = absl::StrCat("seed ", seed, ": n=", n, " k=", k, " t=", t, " b=", b,
+                                           " d=", d, " drop rate=", drop_rate);
     if (RunAndCheck(federation.Parameters(n, requested, t, b, d, rng(), seed), plan, rng(),
                     label)) {
       ++completed;
