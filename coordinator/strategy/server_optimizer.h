@@ -17,8 +17,8 @@
 //             Δ̄ does not change when every w_k is scaled by the same factor,
 //             sites should send w_k = min(n_k, n_cap) / n_cap in (0, 1], which
 //             keeps ||w_k Δ_k|| within the clip norm the privacy accounting
-//             assumes (the bounded-weight estimator of DP-FedAvg, McMahan et
-//             al. 2018, arXiv:1710.06963, Section 2).
+//             assumes (DP-FedAvg's bounded weights w_k = min(n_k / ŵ, 1),
+//             McMahan et al. 2018, arXiv:1710.06963).
 //   uniform   Δ̄ = Σ_k Δ_k / n, n = the number of sites in the sum, which the
 //             coordinator knows from secure aggregation. Sites send their
 //             clipped update unweighted; the weight slot is not read.
