@@ -62,12 +62,13 @@ TEST(FederatedMetricsTest, HandComputedLossAccuracyAndAuc) {
 
 TEST(FederatedMetricsTest, NoisyBinsAreRoundedAndNegativeBinsDropped) {
   ASSERT_OK_AND_ASSIGN(AggregateLayout layout, AggregateLayout::Standard(1, 4));
-  // As decoded under distributed DP: negatives (2.6, 1.2, -0.4, 0.3) and
-  // positives (-0.2, 0.9, 1.4, 2.2) become (3, 1, 0, 0) and (0, 1, 1, 2).
+  // As decoded under distributed DP: negatives (2.6, 1.2, -0.7, 0.3) and
+  // positives (-0.6, 0.9, 1.4, 2.2) become (3, 1, 0, 0) and (0, 1, 1, 2)
+  // (-0.7 and -0.6 would round to -1: they are set to zero first).
   // P = 4, N = 4: bin 1: 1 × (3 + 0.5) = 3.5; bin 2: 1 × 4 = 4; bin 3: 2 × 4 = 8;
   // AUC = 15.5 / 16 = 0.96875.
   const std::vector<float> aggregate =
-      Aggregate(layout, 3.0f, 6.2f, 8.4f, {-0.2f, 0.9f, 1.4f, 2.2f}, {2.6f, 1.2f, -0.4f, 0.3f});
+      Aggregate(layout, 3.0f, 6.2f, 8.4f, {-0.6f, 0.9f, 1.4f, 2.2f}, {2.6f, 1.2f, -0.7f, 0.3f});
   ASSERT_OK_AND_ASSIGN(FederatedMetrics metrics, ComputeFederatedMetrics(layout, aggregate));
   ASSERT_TRUE(metrics.roc_auc.has_value());
   EXPECT_DOUBLE_EQ(*metrics.roc_auc, 0.96875);

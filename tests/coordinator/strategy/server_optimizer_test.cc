@@ -137,6 +137,31 @@ TEST(ServerOptimizerTest, FedProxStepsLikeFedAvgAndCarriesMuForTheSites) {
   EXPECT_THAT(ServerOptimizer::Create(no_mu, 3), StatusIs(kInvalid, HasSubstr("proximal_mu")));
 }
 
+// One round with Δ̄ = `average`: steps from `x`, checks the state m, v and the
+// new parameters, and leaves them in `x`. Second moments are compared
+// relatively when `v_relative` > 0.
+void StepAndExpect(ServerOptimizer& optimizer, FlatParams& x, const std::vector<float>& average,
+                   const std::vector<double>& m, const std::vector<double>& v,
+                   const std::vector<double>& next, double v_relative = 0.0) {
+  absl::StatusOr<FlatParams> stepped = optimizer.Step(x, OneSite(average));
+  ASSERT_OK(stepped.status());
+  ExpectClose(optimizer.first_moment(), m, "m");
+  ExpectClose(optimizer.second_moment(), v, "v", v_relative);
+  ExpectClose(stepped->values(), next, "x");
+  x = *std::move(stepped);
+}
+
+// An adaptive strategy with eta = 1, uniform averaging and the given decay
+// rates and tau.
+StrategyConfig Adaptive(StrategyKind kind, double beta1, double beta2, double tau) {
+  StrategyConfig config = Config(kind);
+  config.beta1 = beta1;
+  config.beta2 = beta2;
+  config.tau = tau;
+  config.server_learning_rate = 1.0;
+  return config;
+}
+
 TEST(ServerOptimizerTest, FedAvgMAccumulatesServerMomentum) {
   // Hsu et al. 2019: m_t = beta m_{t-1} + Δ̄_t, x_{t+1} = x_t + eta m_t;
   // beta = 0.9, eta = 0.5, x0 = (1, 2, 3).
@@ -144,148 +169,97 @@ TEST(ServerOptimizerTest, FedAvgMAccumulatesServerMomentum) {
   config.server_learning_rate = 0.5;
   ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer, ServerOptimizer::Create(config, 3));
   ExpectClose(optimizer.first_moment(), {0, 0, 0}, "m_-1");
-
+  FlatParams x = Params({1, 2, 3});
   // Round 1: Δ̄ = (0.1, -0.2, 0.3); m1 = Δ̄; x1 = x0 + 0.5 m1 = (1.05, 1.9, 3.15).
-  const std::vector<float> d1 = {0.1f, -0.2f, 0.3f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x1, optimizer.Step(Params({1, 2, 3}), OneSite(d1)));
-  ExpectClose(optimizer.first_moment(), {0.1, -0.2, 0.3}, "m1");
-  ExpectClose(x1.values(), {1.05, 1.9, 3.15}, "x1");
-
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.1f, -0.2f, 0.3f}, {0.1, -0.2, 0.3}, {},
+                                        {1.05, 1.9, 3.15}));
   // Round 2: Δ̄ = (0.1, 0.1, -0.1); m2 = 0.9 m1 + Δ̄ = (0.19, -0.08, 0.17);
   // x2 = x1 + 0.5 m2 = (1.145, 1.86, 3.235).
-  const std::vector<float> d2 = {0.1f, 0.1f, -0.1f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x2, optimizer.Step(x1, OneSite(d2)));
-  ExpectClose(optimizer.first_moment(), {0.19, -0.08, 0.17}, "m2");
-  ExpectClose(x2.values(), {1.145, 1.86, 3.235}, "x2");
-
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.1f, 0.1f, -0.1f}, {0.19, -0.08, 0.17},
+                                        {}, {1.145, 1.86, 3.235}));
   // Round 3: Δ̄ = 0; m3 = 0.9 m2 = (0.171, -0.072, 0.153);
   // x3 = x2 + 0.5 m3 = (1.2305, 1.824, 3.3115): momentum keeps moving x.
-  const std::vector<float> d3 = {0.0f, 0.0f, 0.0f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x3, optimizer.Step(x2, OneSite(d3)));
-  ExpectClose(optimizer.first_moment(), {0.171, -0.072, 0.153}, "m3");
-  ExpectClose(x3.values(), {1.2305, 1.824, 3.3115}, "x3");
-  EXPECT_EQ(optimizer.second_moment().size(), 0);
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0, 0, 0}, {0.171, -0.072, 0.153}, {},
+                                        {1.2305, 1.824, 3.3115}));
 }
 
 TEST(ServerOptimizerTest, FedAdagradFollowsReddiAlgorithm2) {
   // m_t = b1 m + (1 - b1) Δ̄, v_t = v + Δ̄², x += eta m_t / (sqrt(v_t) + tau),
   // with b1 = 0.5, tau = 0.3 (v_-1 = 0.09), eta = 1, x0 = (1, 2, 3).
-  StrategyConfig config = Config(StrategyKind::kFedAdagrad);
-  config.beta1 = 0.5;
-  config.tau = 0.3;
-  config.server_learning_rate = 1.0;
-  ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer, ServerOptimizer::Create(config, 3));
+  ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer,
+                       ServerOptimizer::Create(Adaptive(StrategyKind::kFedAdagrad, 0.5, 0.99, 0.3), 3));
   ExpectClose(optimizer.first_moment(), {0, 0, 0}, "m_-1");
   ExpectClose(optimizer.second_moment(), {0.09, 0.09, 0.09}, "v_-1");
-
+  FlatParams x = Params({1, 2, 3});
   // Round 1: Δ̄ = (0.4, -0.4, 0); m1 = (0.2, -0.2, 0);
   // v1 = 0.09 + (0.16, 0.16, 0) = (0.25, 0.25, 0.09), sqrt = (0.5, 0.5, 0.3);
   // x1 = (1 + 0.2/0.8, 2 - 0.2/0.8, 3) = (1.25, 1.75, 3).
-  const std::vector<float> d1 = {0.4f, -0.4f, 0.0f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x1, optimizer.Step(Params({1, 2, 3}), OneSite(d1)));
-  ExpectClose(optimizer.first_moment(), {0.2, -0.2, 0.0}, "m1");
-  ExpectClose(optimizer.second_moment(), {0.25, 0.25, 0.09}, "v1");
-  ExpectClose(x1.values(), {1.25, 1.75, 3.0}, "x1");
-
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.4f, -0.4f, 0}, {0.2, -0.2, 0.0},
+                                        {0.25, 0.25, 0.09}, {1.25, 1.75, 3.0}));
   // Round 2: Δ̄ = (1.2, 0, 0.4); m2 = 0.5 m1 + 0.5 Δ̄ = (0.7, -0.1, 0.2);
   // v2 = v1 + (1.44, 0, 0.16) = (1.69, 0.25, 0.25), sqrt = (1.3, 0.5, 0.5);
   // x2 = (1.25 + 0.7/1.6, 1.75 - 0.1/0.8, 3 + 0.2/0.8) = (1.6875, 1.625, 3.25).
-  const std::vector<float> d2 = {1.2f, 0.0f, 0.4f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x2, optimizer.Step(x1, OneSite(d2)));
-  ExpectClose(optimizer.first_moment(), {0.7, -0.1, 0.2}, "m2");
-  ExpectClose(optimizer.second_moment(), {1.69, 0.25, 0.25}, "v2");
-  ExpectClose(x2.values(), {1.6875, 1.625, 3.25}, "x2");
-
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {1.2f, 0, 0.4f}, {0.7, -0.1, 0.2},
+                                        {1.69, 0.25, 0.25}, {1.6875, 1.625, 3.25}));
   // Round 3: Δ̄ = 0; m3 = 0.5 m2 = (0.35, -0.05, 0.1); v3 = v2;
   // x3 = (1.6875 + 0.35/1.6, 1.625 - 0.05/0.8, 3.25 + 0.1/0.8)
   //    = (1.90625, 1.5625, 3.375).
-  const std::vector<float> d3 = {0.0f, 0.0f, 0.0f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x3, optimizer.Step(x2, OneSite(d3)));
-  ExpectClose(optimizer.first_moment(), {0.35, -0.05, 0.1}, "m3");
-  ExpectClose(optimizer.second_moment(), {1.69, 0.25, 0.25}, "v3");
-  ExpectClose(x3.values(), {1.90625, 1.5625, 3.375}, "x3");
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0, 0, 0}, {0.35, -0.05, 0.1},
+                                        {1.69, 0.25, 0.25}, {1.90625, 1.5625, 3.375}));
   EXPECT_EQ(optimizer.steps(), 3);
 }
 
 TEST(ServerOptimizerTest, FedAdamFollowsReddiAlgorithm2) {
   // v_t = b2 v + (1 - b2) Δ̄², b1 = b2 = 0.5, tau = 0.1 (v_-1 = 0.01), eta = 1.
-  StrategyConfig config = Config(StrategyKind::kFedAdam);
-  config.beta1 = 0.5;
-  config.beta2 = 0.5;
-  config.tau = 0.1;
-  config.server_learning_rate = 1.0;
-  ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer, ServerOptimizer::Create(config, 3));
-
+  ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer,
+                       ServerOptimizer::Create(Adaptive(StrategyKind::kFedAdam, 0.5, 0.5, 0.1), 3));
+  FlatParams x = Params({1, 2, 3});
   // Round 1: Δ̄ = (0.7, -0.1, 0.1); m1 = 0.5 Δ̄ = (0.35, -0.05, 0.05);
   // v1 = 0.005 + 0.5 (0.49, 0.01, 0.01) = (0.25, 0.01, 0.01), sqrt = (0.5, 0.1, 0.1);
   // x1 = (1 + 0.35/0.6, 2 - 0.05/0.2, 3 + 0.05/0.2) = (1.5833333, 1.75, 3.25).
-  const std::vector<float> d1 = {0.7f, -0.1f, 0.1f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x1, optimizer.Step(Params({1, 2, 3}), OneSite(d1)));
-  ExpectClose(optimizer.first_moment(), {0.35, -0.05, 0.05}, "m1");
-  ExpectClose(optimizer.second_moment(), {0.25, 0.01, 0.01}, "v1");
-  ExpectClose(x1.values(), {1.0 + 0.35 / 0.6, 1.75, 3.25}, "x1");
-
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.7f, -0.1f, 0.1f}, {0.35, -0.05, 0.05},
+                                        {0.25, 0.01, 0.01}, {1.0 + 0.35 / 0.6, 1.75, 3.25}));
   // Round 2: Δ̄ = (-0.5, 0.7, 0.1); m2 = 0.5 m1 + 0.5 Δ̄ = (-0.075, 0.325, 0.075);
   // v2 = 0.5 v1 + 0.5 (0.25, 0.49, 0.01) = (0.25, 0.25, 0.01), sqrt = (0.5, 0.5, 0.1);
   // x2 = (x1 - 0.075/0.6, 1.75 + 0.325/0.6, 3.25 + 0.075/0.2)
   //    = (1.4583333, 2.2916667, 3.625).
-  const std::vector<float> d2 = {-0.5f, 0.7f, 0.1f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x2, optimizer.Step(x1, OneSite(d2)));
-  ExpectClose(optimizer.first_moment(), {-0.075, 0.325, 0.075}, "m2");
-  ExpectClose(optimizer.second_moment(), {0.25, 0.25, 0.01}, "v2");
-  ExpectClose(x2.values(), {1.0 + 0.35 / 0.6 - 0.125, 1.75 + 0.325 / 0.6, 3.625}, "x2");
-
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {-0.5f, 0.7f, 0.1f}, {-0.075, 0.325, 0.075},
+                                        {0.25, 0.25, 0.01},
+                                        {1.0 + 0.35 / 0.6 - 0.125, 1.75 + 0.325 / 0.6, 3.625}));
   // Round 3: Δ̄ = (0.5, -0.5, 0.1); m3 = (-0.0375 + 0.25, 0.1625 - 0.25, 0.0375 + 0.05)
   // = (0.2125, -0.0875, 0.0875); v3 = (0.125 + 0.125, 0.125 + 0.125, 0.005 + 0.005)
   // = (0.25, 0.25, 0.01); x3 = (x2 + 0.2125/0.6, x2 - 0.0875/0.6, 3.625 + 0.0875/0.2)
   // = (1.8125, 2.1458333, 4.0625).
-  const std::vector<float> d3 = {0.5f, -0.5f, 0.1f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x3, optimizer.Step(x2, OneSite(d3)));
-  ExpectClose(optimizer.first_moment(), {0.2125, -0.0875, 0.0875}, "m3");
-  ExpectClose(optimizer.second_moment(), {0.25, 0.25, 0.01}, "v3");
-  ExpectClose(x3.values(), {1.8125, 1.75 + (0.325 - 0.0875) / 0.6, 4.0625}, "x3");
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.5f, -0.5f, 0.1f},
+                                        {0.2125, -0.0875, 0.0875}, {0.25, 0.25, 0.01},
+                                        {1.8125, 1.75 + (0.325 - 0.0875) / 0.6, 4.0625}));
 }
 
 TEST(ServerOptimizerTest, FedYogiFollowsReddiAlgorithm2IncludingSignZero) {
   // v_t = v - (1 - b2) Δ̄² sign(v - Δ̄²), b1 = b2 = 0.5, tau = 0.5
   // (v_-1 = 0.25), eta = 1. Values are dyadic, so float holds them exactly and
   // the tie v = Δ̄² (sign 0) really happens.
-  StrategyConfig config = Config(StrategyKind::kFedYogi);
-  config.beta1 = 0.5;
-  config.beta2 = 0.5;
-  config.tau = 0.5;
-  config.server_learning_rate = 1.0;
-  ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer, ServerOptimizer::Create(config, 3));
-
+  ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer,
+                       ServerOptimizer::Create(Adaptive(StrategyKind::kFedYogi, 0.5, 0.5, 0.5), 3));
+  FlatParams x = Params({1, 2, 3});
   // Round 1: Δ̄ = (2, 0, -0.5), Δ̄² = (4, 0, 0.25).
   // v1 = (0.25 + 0.5*4 [sign -1], 0.25 - 0 [sign +1], 0.25 [sign 0]) = (2.25, 0.25, 0.25)
   // (FedAdam would give (2.125, 0.125, 0.25)); sqrt = (1.5, 0.5, 0.5);
   // m1 = 0.5 Δ̄ = (1, 0, -0.25); x1 = (1 + 1/2, 2, 3 - 0.25/1) = (1.5, 2, 2.75).
-  const std::vector<float> d1 = {2.0f, 0.0f, -0.5f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x1, optimizer.Step(Params({1, 2, 3}), OneSite(d1)));
-  ExpectClose(optimizer.first_moment(), {1.0, 0.0, -0.25}, "m1");
-  ExpectClose(optimizer.second_moment(), {2.25, 0.25, 0.25}, "v1");
-  ExpectClose(x1.values(), {1.5, 2.0, 2.75}, "x1");
-
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {2, 0, -0.5f}, {1.0, 0.0, -0.25},
+                                        {2.25, 0.25, 0.25}, {1.5, 2.0, 2.75}));
   // Round 2: Δ̄ = (0, 2, 0); v2 = (2.25, 0.25 + 0.5*4, 0.25) = (2.25, 2.25, 0.25);
   // m2 = 0.5 m1 + 0.5 Δ̄ = (0.5, 1, -0.125);
   // x2 = (1.5 + 0.5/2, 2 + 1/2, 2.75 - 0.125/1) = (1.75, 2.5, 2.625).
-  const std::vector<float> d2 = {0.0f, 2.0f, 0.0f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x2, optimizer.Step(x1, OneSite(d2)));
-  ExpectClose(optimizer.first_moment(), {0.5, 1.0, -0.125}, "m2");
-  ExpectClose(optimizer.second_moment(), {2.25, 2.25, 0.25}, "v2");
-  ExpectClose(x2.values(), {1.75, 2.5, 2.625}, "x2");
-
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0, 2, 0}, {0.5, 1.0, -0.125},
+                                        {2.25, 2.25, 0.25}, {1.75, 2.5, 2.625}));
   // Round 3: Δ̄ = (1, 0, 0): Δ̄² = 1 < v = 2.25, so v shrinks:
   // v3 = (2.25 - 0.5, 2.25, 0.25) = (1.75, 2.25, 0.25) (FedAdam: 1.625);
   // m3 = (0.25 + 0.5, 0.5, -0.0625) = (0.75, 0.5, -0.0625);
   // x3 = (1.75 + 0.75/(sqrt(1.75) + 0.5), 2.5 + 0.5/2, 2.625 - 0.0625/1)
   //    = (1.75 + 0.75/1.8228757, 2.75, 2.5625) = (2.1614378, 2.75, 2.5625).
-  const std::vector<float> d3 = {1.0f, 0.0f, 0.0f};
-  ASSERT_OK_AND_ASSIGN(FlatParams x3, optimizer.Step(x2, OneSite(d3)));
-  ExpectClose(optimizer.first_moment(), {0.75, 0.5, -0.0625}, "m3");
-  ExpectClose(optimizer.second_moment(), {1.75, 2.25, 0.25}, "v3");
-  ExpectClose(x3.values(), {2.1614378, 2.75, 2.5625}, "x3");
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {1, 0, 0}, {0.75, 0.5, -0.0625},
+                                        {1.75, 2.25, 0.25}, {2.1614378, 2.75, 2.5625}));
 }
 
 TEST(ServerOptimizerTest, AdaptiveStrategiesWithReddiDefaults) {
@@ -330,20 +304,16 @@ TEST(ServerOptimizerTest, AdaptiveStrategiesWithReddiDefaults) {
     SCOPED_TRACE(std::string(StrategyName(expected.kind)));
     const StrategyConfig config = Config(expected.kind);
     EXPECT_EQ(config.beta1, 0.9);
+    EXPECT_EQ(config.beta2, 0.99);
     EXPECT_EQ(config.tau, 1e-3);
     EXPECT_EQ(config.server_learning_rate, 0.01);
-    EXPECT_EQ(config.beta2, 0.99);
     ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer, ServerOptimizer::Create(config, 3));
-    const std::vector<float> d1 = {0.1f, -0.02f, 0.0f};
-    const std::vector<float> d2 = {0.05f, 0.01f, 0.003f};
-    ASSERT_OK_AND_ASSIGN(FlatParams x1, optimizer.Step(Params({0.5f, -0.5f, 0.0f}), OneSite(d1)));
-    ExpectClose(optimizer.first_moment(), {0.01, -0.002, 0.0}, "m1");
-    ExpectClose(optimizer.second_moment(), expected.v1, "v1", 1e-5);
-    ExpectClose(x1.values(), expected.x1, "x1");
-    ASSERT_OK_AND_ASSIGN(FlatParams x2, optimizer.Step(x1, OneSite(d2)));
-    ExpectClose(optimizer.first_moment(), {0.014, -0.0008, 0.0003}, "m2");
-    ExpectClose(optimizer.second_moment(), expected.v2, "v2", 1e-5);
-    ExpectClose(x2.values(), expected.x2, "x2");
+    FlatParams x = Params({0.5f, -0.5f, 0.0f});
+    ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.1f, -0.02f, 0}, {0.01, -0.002, 0.0},
+                                          expected.v1, expected.x1, 1e-5));
+    ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.05f, 0.01f, 0.003f},
+                                          {0.014, -0.0008, 0.0003}, expected.v2, expected.x2,
+                                          1e-5));
   }
 }
 
