@@ -22,8 +22,8 @@ bool IsWordCharacter(char c) {
 // logs and Describe(), so they stay plain.
 absl::Status CheckName(absl::string_view name) {
   if (name.empty() || name.size() > kMaxNameLength) {
-    return absl::InvalidArgumentError(absl::StrCat("aggregate entry name `", name, "` must have 1 to ",
-                                                   kMaxNameLength, " characters"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "aggregate entry name `", name, "` must have 1 to ", kMaxNameLength, " characters"));
   }
   bool word_empty = true;
   for (char c : name) {
@@ -136,9 +136,9 @@ absl::StatusOr<AggregateLayout::Entry> AggregateLayout::FindKind(absl::string_vi
                                                                  bool want_block) const {
   TESSERA_ASSIGN_OR_RETURN(Entry entry, Find(name));
   if (entry.is_block != want_block) {
-    return absl::InvalidArgumentError(absl::StrCat("aggregate entry `", name, "` is a ",
-                                                   entry.is_block ? "block" : "scalar slot",
-                                                   ", not a ", want_block ? "block" : "scalar slot"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("aggregate entry `", name, "` is a ", entry.is_block ? "block" : "scalar slot",
+                     ", not a ", want_block ? "block" : "scalar slot"));
   }
   return entry;
 }

@@ -28,9 +28,9 @@
 namespace tessera::coordinator::strategy {
 
 struct FederatedMetrics {
-  double examples = 0;               // eval.count
-  std::optional<double> mean_loss;   // when the layout has eval.loss_sum
-  std::optional<double> accuracy;    // when the layout has eval.correct
+  double examples = 0;              // eval.count
+  std::optional<double> mean_loss;  // when the layout has eval.loss_sum
+  std::optional<double> accuracy;   // when the layout has eval.correct
   // When the layout has both histograms and they hold at least one positive
   // and one negative example; otherwise the AUC is undefined and absent.
   std::optional<double> roc_auc;

@@ -102,7 +102,8 @@ ServerOptimizer::ServerOptimizer(const StrategyConfig& config, int64_t dimension
     : config_(config), dimension_(dimension) {
   if (VectorCount() >= 1) first_moment_ = Eigen::VectorXf::Zero(dimension);
   if (VectorCount() >= 2) {
-    second_moment_ = Eigen::VectorXf::Constant(dimension, static_cast<float>(config.tau * config.tau));
+    second_moment_ =
+        Eigen::VectorXf::Constant(dimension, static_cast<float>(config.tau * config.tau));
   }
 }
 
@@ -128,9 +129,8 @@ absl::StatusOr<Eigen::VectorXf> ServerOptimizer::Average(const AggregatedUpdate&
                                                    " values but the model has ", dimension_));
   }
   if (const int64_t bad = FirstNonFinite(aggregate.sum); bad >= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the aggregated update has a NaN or infinite value at ", kUpdateName, "[",
-                     bad, "]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the aggregated update has a NaN or infinite value at ", kUpdateName, "[", bad, "]"));
   }
   double denominator = 0;
   if (config_.averaging == Averaging::kWeighted) {
@@ -144,12 +144,13 @@ absl::StatusOr<Eigen::VectorXf> ServerOptimizer::Average(const AggregatedUpdate&
       return absl::InvalidArgumentError(
           absl::StrCat("the total weight of the round is ", denominator,
                        "; it must be positive and finite (each site writes its weight, in (0, 1], "
-                       "into the `", kWeightSlot, "` slot)"));
+                       "into the `",
+                       kWeightSlot, "` slot)"));
     }
   } else {
     if (aggregate.sites < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "uniform averaging over ", aggregate.sites, " sites; it needs at least one"));
+      return absl::InvalidArgumentError(absl::StrCat("uniform averaging over ", aggregate.sites,
+                                                     " sites; it needs at least one"));
     }
     denominator = static_cast<double>(aggregate.sites);
   }
@@ -166,10 +167,9 @@ absl::StatusOr<Eigen::VectorXf> ServerOptimizer::Average(const AggregatedUpdate&
 absl::StatusOr<FlatParams> ServerOptimizer::Step(const FlatParams& params,
                                                  const AggregatedUpdate& aggregate) {
   if (params.spec().size() != dimension_) {
-    return absl::InvalidArgumentError(absl::StrCat("the global parameters have ",
-                                                   params.spec().size(),
-                                                   " values but the strategy was made for ",
-                                                   dimension_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the global parameters have ", params.spec().size(),
+                     " values but the strategy was made for ", dimension_));
   }
   TESSERA_RETURN_IF_ERROR(params.CheckFinite());
   TESSERA_ASSIGN_OR_RETURN(const Eigen::VectorXf average, Average(aggregate));
@@ -244,8 +244,9 @@ absl::Status ServerOptimizer::RestoreState(absl::string_view bytes) {
   }
   TESSERA_ASSIGN_OR_RETURN(uint32_t version, header.U32("version"));
   if (version != kStateVersion) {
-    return header.Error(absl::StrCat("format version ", version, " is not supported (this build reads version ",
-                                     kStateVersion, ")"));
+    return header.Error(absl::StrCat("format version ", version,
+                                     " is not supported (this build reads version ", kStateVersion,
+                                     ")"));
   }
   if (data.size() < kStateHeaderSize + crypto::kSha256Size) {
     return header.Error("truncated: no room for the digest");
@@ -264,13 +265,13 @@ absl::Status ServerOptimizer::RestoreState(absl::string_view bytes) {
   TESSERA_ASSIGN_OR_RETURN(uint64_t steps, body.U64("steps"));
   TESSERA_ASSIGN_OR_RETURN(uint8_t count, body.U8("vector count"));
   if (*kind != config_.kind) {
-    return absl::FailedPreconditionError(absl::StrCat("the strategy state is for ", StrategyName(*kind),
-                                                      " but the job's strategy is ",
-                                                      StrategyName(config_.kind)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the strategy state is for ", StrategyName(*kind),
+                     " but the job's strategy is ", StrategyName(config_.kind)));
   }
   if (dimension != static_cast<uint64_t>(dimension_)) {
-    return absl::FailedPreconditionError(absl::StrCat("the strategy state is for ", dimension,
-                                                      " parameters but the model has ", dimension_));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the strategy state is for ", dimension, " parameters but the model has ", dimension_));
   }
   if (count != VectorCount()) {
     return body.Error(absl::StrCat("holds ", static_cast<int>(count), " state vectors; ",

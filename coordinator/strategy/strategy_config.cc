@@ -89,8 +89,8 @@ absl::StatusOr<StrategyKind> ParseStrategyName(absl::string_view name) {
     if (StrategyName(kind) == name) return kind;
     known.push_back(StrategyName(kind));
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown strategy \"", name,
-                                                 "\"; expected one of ", absl::StrJoin(known, ", ")));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown strategy \"", name, "\"; expected one of ", absl::StrJoin(known, ", ")));
 }
 
 bool IsAdaptive(StrategyKind kind) {
@@ -114,16 +114,16 @@ absl::Status ValidateStrategyConfig(const StrategyConfig& config) {
     const double value = config.*parameter.field;
     if (parameter.applies(config.kind)) {
       if (!InRange(parameter, value)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(StrategyName(config.kind), " parameter `", parameter.key, "` is ", value,
-                         " but must be ", RangeText(parameter)));
+        return absl::InvalidArgumentError(absl::StrCat(StrategyName(config.kind), " parameter `",
+                                                       parameter.key, "` is ", value,
+                                                       " but must be ", RangeText(parameter)));
       }
     }
   }
   if (config.kind != StrategyKind::kFedProx && config.proximal_mu != 0.0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "proximal_mu is ", config.proximal_mu, " but the strategy is ", StrategyName(config.kind),
-        "; the proximal term belongs to fedprox"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("proximal_mu is ", config.proximal_mu, " but the strategy is ",
+                     StrategyName(config.kind), "; the proximal term belongs to fedprox"));
   }
   return absl::OkStatus();
 }
@@ -152,8 +152,8 @@ StrategyConfig ParseStrategyConfig(ConfigReader& reader, absl::string_view table
     const std::string key = absl::StrCat(table, ".", parameter.key);
     if (!parameter.applies(kind)) {
       if (reader.Has(key)) {
-        reader.AddError(key, absl::StrCat("does not apply to ", StrategyName(kind),
-                                          "; only to ", KindsUsing(parameter)));
+        reader.AddError(key, absl::StrCat("does not apply to ", StrategyName(kind), "; only to ",
+                                          KindsUsing(parameter)));
       }
       continue;
     }

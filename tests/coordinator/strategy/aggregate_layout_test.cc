@@ -128,8 +128,9 @@ TEST(AggregateLayoutTest, SitesFillVectorsWhoseSumTheCoordinatorReadsBack) {
 TEST(AggregateLayoutTest, AccessorsRefuseWrongSizesUnknownNamesAndWrongKinds) {
   ASSERT_OK_AND_ASSIGN(AggregateLayout layout, AggregateLayout::Standard(2, 3));
   std::vector<float> short_vector(static_cast<size_t>(layout.size() - 1), 0.0f);
-  EXPECT_THAT(layout.ReadUpdate(short_vector),
-              StatusIs(kInvalid, HasSubstr("has 11 values but its layout needs 12: update[2] weight")));
+  EXPECT_THAT(
+      layout.ReadUpdate(short_vector),
+      StatusIs(kInvalid, HasSubstr("has 11 values but its layout needs 12: update[2] weight")));
   EXPECT_THAT(layout.ReadSlot(short_vector, kWeightSlot), StatusIs(kInvalid));
   EXPECT_THAT(layout.WriteSlot(absl::MakeSpan(short_vector), kWeightSlot, 1.0f),
               StatusIs(kInvalid));
@@ -157,9 +158,9 @@ TEST(AggregateLayoutTest, CheckFiniteNamesThePositionOfTheFirstBadValue) {
   const float inf = std::numeric_limits<float>::infinity();
   // Positions: update 0-1, weight 2, loss_sum 3, correct 4, count 5,
   // hist.pos 6-8, hist.neg 9-11.
-  for (const Case& c : {Case{1, nan, "at update[1]"}, Case{2, inf, "at weight"},
-                        Case{5, -inf, "at eval.count"}, Case{8, nan, "at eval.hist.pos[2]"},
-                        Case{11, inf, "at eval.hist.neg[2]"}}) {
+  for (const Case& c :
+       {Case{1, nan, "at update[1]"}, Case{2, inf, "at weight"}, Case{5, -inf, "at eval.count"},
+        Case{8, nan, "at eval.hist.pos[2]"}, Case{11, inf, "at eval.hist.neg[2]"}}) {
     std::vector<float> vector(static_cast<size_t>(layout.size()), 1.0f);
     EXPECT_OK(layout.CheckFinite(vector));
     vector[c.index] = c.value;

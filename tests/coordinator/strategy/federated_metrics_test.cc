@@ -105,8 +105,10 @@ TEST(FederatedMetricsTest, AucOfSummedSiteHistogramsEqualsPairwiseAucOfBinnedSco
       // Each site counts its own examples into its own vector.
       std::vector<float> vector(static_cast<size_t>(layout.size()), 0.0f);
       const absl::Span<float> span = absl::MakeSpan(vector);
-      ASSERT_OK_AND_ASSIGN(absl::Span<float> pos, layout.MutableBlock(span, kEvalHistogramPositiveBlock));
-      ASSERT_OK_AND_ASSIGN(absl::Span<float> neg, layout.MutableBlock(span, kEvalHistogramNegativeBlock));
+      ASSERT_OK_AND_ASSIGN(absl::Span<float> pos,
+                           layout.MutableBlock(span, kEvalHistogramPositiveBlock));
+      ASSERT_OK_AND_ASSIGN(absl::Span<float> neg,
+                           layout.MutableBlock(span, kEvalHistogramNegativeBlock));
       double loss = 0;
       int correct = 0;
       const int examples = kExamples / kSites;

@@ -116,8 +116,8 @@ TEST(ServerOptimizerTest, FedAvgUniformDividesBySitesAndIgnoresTheWeightSlot) {
   ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer, ServerOptimizer::Create(config, 3));
   const std::vector<float> sum = {0.1f, -0.3f, 0.9f};
   // A weight that weighted averaging would use (Δ̄ would be 10x larger).
-  ASSERT_OK_AND_ASSIGN(FlatParams x1, optimizer.Step(Params({1, 2, 3}),
-                                                     AggregatedUpdate{sum, 0.2, 2}));
+  ASSERT_OK_AND_ASSIGN(FlatParams x1,
+                       optimizer.Step(Params({1, 2, 3}), AggregatedUpdate{sum, 0.2, 2}));
   ExpectClose(x1.values(), {1.05, 1.85, 3.45}, "x1");
 }
 
@@ -171,23 +171,24 @@ TEST(ServerOptimizerTest, FedAvgMAccumulatesServerMomentum) {
   ExpectClose(optimizer.first_moment(), {0, 0, 0}, "m_-1");
   FlatParams x = Params({1, 2, 3});
   // Round 1: Δ̄ = (0.1, -0.2, 0.3); m1 = Δ̄; x1 = x0 + 0.5 m1 = (1.05, 1.9, 3.15).
-  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.1f, -0.2f, 0.3f}, {0.1, -0.2, 0.3}, {},
-                                        {1.05, 1.9, 3.15}));
+  ASSERT_NO_FATAL_FAILURE(
+      StepAndExpect(optimizer, x, {0.1f, -0.2f, 0.3f}, {0.1, -0.2, 0.3}, {}, {1.05, 1.9, 3.15}));
   // Round 2: Δ̄ = (0.1, 0.1, -0.1); m2 = 0.9 m1 + Δ̄ = (0.19, -0.08, 0.17);
   // x2 = x1 + 0.5 m2 = (1.145, 1.86, 3.235).
-  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.1f, 0.1f, -0.1f}, {0.19, -0.08, 0.17},
-                                        {}, {1.145, 1.86, 3.235}));
+  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0.1f, 0.1f, -0.1f}, {0.19, -0.08, 0.17}, {},
+                                        {1.145, 1.86, 3.235}));
   // Round 3: Δ̄ = 0; m3 = 0.9 m2 = (0.171, -0.072, 0.153);
   // x3 = x2 + 0.5 m3 = (1.2305, 1.824, 3.3115): momentum keeps moving x.
-  ASSERT_NO_FATAL_FAILURE(StepAndExpect(optimizer, x, {0, 0, 0}, {0.171, -0.072, 0.153}, {},
-                                        {1.2305, 1.824, 3.3115}));
+  ASSERT_NO_FATAL_FAILURE(
+      StepAndExpect(optimizer, x, {0, 0, 0}, {0.171, -0.072, 0.153}, {}, {1.2305, 1.824, 3.3115}));
 }
 
 TEST(ServerOptimizerTest, FedAdagradFollowsReddiAlgorithm2) {
   // m_t = b1 m + (1 - b1) Δ̄, v_t = v + Δ̄², x += eta m_t / (sqrt(v_t) + tau),
   // with b1 = 0.5, tau = 0.3 (v_-1 = 0.09), eta = 1, x0 = (1, 2, 3).
-  ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer,
-                       ServerOptimizer::Create(Adaptive(StrategyKind::kFedAdagrad, 0.5, 0.99, 0.3), 3));
+  ASSERT_OK_AND_ASSIGN(
+      ServerOptimizer optimizer,
+      ServerOptimizer::Create(Adaptive(StrategyKind::kFedAdagrad, 0.5, 0.99, 0.3), 3));
   ExpectClose(optimizer.first_moment(), {0, 0, 0}, "m_-1");
   ExpectClose(optimizer.second_moment(), {0.09, 0.09, 0.09}, "v_-1");
   FlatParams x = Params({1, 2, 3});
@@ -375,7 +376,8 @@ TEST_F(ServerOptimizerErrorsTest, RefusesMissingZeroNegativeAndNonFiniteWeights)
 
 TEST_F(ServerOptimizerErrorsTest, RefusesShapeMismatches) {
   const std::vector<float> short_sum = {0.1f, 0.1f};
-  ExpectStepRefused(AggregatedUpdate{short_sum, 1.0, 1}, kInvalid, "has 2 values but the model has 3");
+  ExpectStepRefused(AggregatedUpdate{short_sum, 1.0, 1}, kInvalid,
+                    "has 2 values but the model has 3");
   const std::vector<float> sum = {0.1f, 0.1f, 0.1f};
   EXPECT_THAT(optimizer_->Step(Params({1, 2, 3, 4}), AggregatedUpdate{sum, 1.0, 1}),
               StatusIs(kInvalid, HasSubstr("global parameters have 4 values")));
@@ -454,11 +456,11 @@ TEST(ServerOptimizerStateTest, RoundTripsThroughBytesAndContinuesIdentically) {
   // + 2 vectors × 3 floats × 4 bytes + 32 digest.
   EXPECT_EQ(bytes.size(), 4u + 4 + 1 + 8 + 8 + 1 + 24 + 32);
   EXPECT_EQ(bytes.substr(0, 4), "TSSO");
-  EXPECT_EQ(bytes.substr(4, 4), std::string("\0\0\0\1", 4));            // version 1
-  EXPECT_EQ(bytes[8], 6);                                               // fedyogi
-  EXPECT_EQ(bytes.substr(9, 8), std::string("\0\0\0\0\0\0\0\3", 8));    // dimension 3
-  EXPECT_EQ(bytes.substr(17, 8), std::string("\0\0\0\0\0\0\0\2", 8));   // 2 steps
-  EXPECT_EQ(bytes[25], 2);                                              // m and v
+  EXPECT_EQ(bytes.substr(4, 4), std::string("\0\0\0\1", 4));           // version 1
+  EXPECT_EQ(bytes[8], 6);                                              // fedyogi
+  EXPECT_EQ(bytes.substr(9, 8), std::string("\0\0\0\0\0\0\0\3", 8));   // dimension 3
+  EXPECT_EQ(bytes.substr(17, 8), std::string("\0\0\0\0\0\0\0\2", 8));  // 2 steps
+  EXPECT_EQ(bytes[25], 2);                                             // m and v
 
   ASSERT_OK_AND_ASSIGN(ServerOptimizer restored,
                        ServerOptimizer::Create(Config(StrategyKind::kFedYogi), 3));
@@ -551,8 +553,9 @@ TEST(ServerOptimizerStateTest, RefusesTheStateOfAnotherStrategyOrModelSize) {
   const std::string yogi_state = TrainedYogi(3).SerializeState();
   ASSERT_OK_AND_ASSIGN(ServerOptimizer adam,
                        ServerOptimizer::Create(Config(StrategyKind::kFedAdam), 3));
-  EXPECT_THAT(adam.RestoreState(yogi_state),
-              StatusIs(kFailedPrecondition, HasSubstr("for fedyogi but the job's strategy is fedadam")));
+  EXPECT_THAT(
+      adam.RestoreState(yogi_state),
+      StatusIs(kFailedPrecondition, HasSubstr("for fedyogi but the job's strategy is fedadam")));
   ASSERT_OK_AND_ASSIGN(ServerOptimizer bigger,
                        ServerOptimizer::Create(Config(StrategyKind::kFedYogi), 4));
   EXPECT_THAT(bigger.RestoreState(yogi_state),

@@ -102,9 +102,10 @@ TEST(StrategyConfigTest, FedProxNeedsMuAndCarriesIt) {
 
 TEST(StrategyConfigTest, ErrorsNameTheKeyAndLine) {
   EXPECT_THAT(Parse("[strategy]\nname = \"fedsgd\"\n").status,
-              StatusIs(kInvalid, AllOf(HasSubstr("job.toml:2:"), HasSubstr("`strategy.name`"),
-                                       HasSubstr("unknown strategy \"fedsgd\""),
-                                       HasSubstr("fedavg, fedavgm, fedprox, fedadagrad, fedadam, fedyogi"))));
+              StatusIs(kInvalid,
+                       AllOf(HasSubstr("job.toml:2:"), HasSubstr("`strategy.name`"),
+                             HasSubstr("unknown strategy \"fedsgd\""),
+                             HasSubstr("fedavg, fedavgm, fedprox, fedadagrad, fedadam, fedyogi"))));
   EXPECT_THAT(Parse("[strategy]\naveraging = \"median\"\n").status,
               StatusIs(kInvalid, AllOf(HasSubstr("`strategy.averaging`"), HasSubstr("median"))));
   EXPECT_THAT(Parse("[strategy]\nname = \"fedadam\"\ntau = 0\n").status,
@@ -144,9 +145,9 @@ TEST(StrategyConfigTest, KeysOfOtherStrategiesAreErrors) {
 }
 
 TEST(StrategyConfigTest, NamesRoundTripAndAdaptivityIsKnown) {
-  for (StrategyKind kind : {StrategyKind::kFedAvg, StrategyKind::kFedAvgM, StrategyKind::kFedProx,
-                            StrategyKind::kFedAdagrad, StrategyKind::kFedAdam,
-                            StrategyKind::kFedYogi}) {
+  for (StrategyKind kind :
+       {StrategyKind::kFedAvg, StrategyKind::kFedAvgM, StrategyKind::kFedProx,
+        StrategyKind::kFedAdagrad, StrategyKind::kFedAdam, StrategyKind::kFedYogi}) {
     EXPECT_THAT(ParseStrategyName(StrategyName(kind)), IsOkAndHolds(kind));
   }
   EXPECT_THAT(ParseStrategyName("FedAvg"), StatusIs(kInvalid));
@@ -157,9 +158,9 @@ TEST(StrategyConfigTest, NamesRoundTripAndAdaptivityIsKnown) {
 }
 
 TEST(StrategyConfigTest, ValidateChecksOnlyWhatTheStrategyUses) {
-  for (StrategyKind kind : {StrategyKind::kFedAvg, StrategyKind::kFedAvgM,
-                            StrategyKind::kFedAdagrad, StrategyKind::kFedAdam,
-                            StrategyKind::kFedYogi}) {
+  for (StrategyKind kind :
+       {StrategyKind::kFedAvg, StrategyKind::kFedAvgM, StrategyKind::kFedAdagrad,
+        StrategyKind::kFedAdam, StrategyKind::kFedYogi}) {
     EXPECT_OK(ValidateStrategyConfig(DefaultStrategyConfig(kind))) << StrategyName(kind);
   }
   StrategyConfig config = DefaultStrategyConfig(StrategyKind::kFedAvg);
