@@ -157,7 +157,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(ConfigReader& reader) {
   spec.learning_rate = reader.GetDouble("training.learning_rate", 0.05, 1e-9, 10.0);
   spec.local_epochs = reader.GetInt("training.local_epochs", 1, 1, 1000);
   spec.batch_size = reader.GetInt("training.batch_size", 32, 1, 1'000'000);
-  spec.proximal_mu = reader.GetDouble("training.proximal_mu", 0.0, 0.0, 1000.0);
+  spec.strategy = strategy::ParseStrategyConfig(reader, "strategy");
 
   spec.rounds = reader.GetInt("rounds.count", 10, 1, 100'000);
   spec.min_sites = reader.GetInt("rounds.min_sites", 3, 3, 65535);
@@ -184,6 +184,8 @@ absl::StatusOr<JobSpec> ParseJobSpec(ConfigReader& reader) {
   }
 
   TESSERA_RETURN_IF_ERROR(reader.Finish());
+  absl::Status strategy_status = strategy::ValidateStrategyConfig(spec.strategy);
+  if (!strategy_status.ok()) return Annotate(strategy_status, absl::StrCat(reader.source_name(), ": [strategy]"));
   absl::Status schema = agent::data::ValidateSchema(spec.schema);
   if (!schema.ok()) return Annotate(schema, absl::StrCat(reader.source_name(), ": [schema]"));
   return spec;
@@ -220,8 +222,16 @@ std::string CanonicalJson(const JobSpec& spec) {
        {{"optimizer", std::string(OptimizerKindName(spec.optimizer))},
         {"learning_rate", spec.learning_rate},
         {"local_epochs", spec.local_epochs},
-        {"batch_size", spec.batch_size},
-        {"proximal_mu", spec.proximal_mu}}},
+        {"batch_size", spec.batch_size}}},
+      {"strategy",
+       {{"name", std::string(strategy::StrategyName(spec.strategy.kind))},
+        {"averaging", std::string(strategy::AveragingName(spec.strategy.averaging))},
+        {"server_learning_rate", spec.strategy.server_learning_rate},
+        {"momentum", spec.strategy.momentum},
+        {"beta1", spec.strategy.beta1},
+        {"beta2", spec.strategy.beta2},
+        {"tau", spec.strategy.tau},
+        {"proximal_mu", spec.strategy.proximal_mu}}},
       {"rounds",
        {{"count", spec.rounds},
         {"min_sites", spec.min_sites},

@@ -21,7 +21,10 @@
 //   learning_rate = 0.05
 //   local_epochs = 1
 //   batch_size = 32
-//   proximal_mu = 0.0               # FedProx when > 0
+//
+//   [strategy]                      # see coordinator/strategy/strategy_config.h
+//   name = "fedprox"                # fedavg (default) | fedavgm | fedprox | fedadam | ...
+//   proximal_mu = 0.01              # FedProx's term, applied by every site's trainer
 //
 //   [rounds]
 //   count = 20
@@ -59,6 +62,7 @@
 #include "agent/data/schema.h"
 #include "agent/data/split.h"
 #include "common/config.h"
+#include "coordinator/strategy/strategy_config.h"
 
 namespace tessera::coordinator {
 
@@ -86,7 +90,8 @@ struct JobSpec {
   double learning_rate = 0.05;
   int64_t local_epochs = 1;
   int64_t batch_size = 32;
-  double proximal_mu = 0.0;
+
+  strategy::StrategyConfig strategy;  // its proximal_mu is FedProx's, applied at the sites
 
   int64_t rounds = 10;
   int64_t min_sites = 3;

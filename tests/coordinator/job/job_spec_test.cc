@@ -38,6 +38,9 @@ optimizer = "adam"
 learning_rate = 0.01
 local_epochs = 2
 batch_size = 64
+[strategy]
+name = "fedprox"
+proximal_mu = 0.01
 [rounds]
 count = 25
 min_sites = 3
@@ -76,6 +79,8 @@ TEST(JobSpecTest, ParsesAValidJob) {
   EXPECT_EQ(spec.schema.features.size(), 2u);
   EXPECT_EQ(spec.optimizer, OptimizerKind::kAdam);
   EXPECT_EQ(spec.batch_size, 64);
+  EXPECT_EQ(spec.strategy.kind, strategy::StrategyKind::kFedProx);
+  EXPECT_EQ(spec.strategy.proximal_mu, 0.01);
   EXPECT_EQ(spec.rounds, 25);
   EXPECT_EQ(spec.stage_timeout, absl::Seconds(30));
   EXPECT_EQ(spec.max_attempts, 3);  // default
@@ -101,6 +106,8 @@ TEST(JobSpecTest, CanonicalJsonIsStableAndComplete) {
   EXPECT_EQ(parsed["model"]["hidden"], nlohmann::json::array({32, 16}));
   EXPECT_EQ(parsed["schema"]["features"][1]["categories"], nlohmann::json::array({"female", "male"}));
   EXPECT_EQ(parsed["schema"]["label"]["type"], "binary");
+  EXPECT_EQ(parsed["strategy"]["name"], "fedprox");
+  EXPECT_EQ(parsed["strategy"]["proximal_mu"], 0.01);
   // A change that matters changes the bytes.
   ASSERT_OK_AND_ASSIGN(JobSpec weaker, Parse(With("epsilon = 3.0", "epsilon = 8.0")));
   EXPECT_NE(CanonicalJson(weaker), json);
@@ -173,6 +180,17 @@ TEST(JobSpecTest, EveryProblemIsReportedWithItsLine) {
   EXPECT_THAT(message, HasSubstr("job.toml:2:"));
   EXPECT_THAT(message, HasSubstr("letters, digits"));
   EXPECT_THAT(message, HasSubstr("unknown key `extra"));
+}
+
+TEST(JobSpecTest, StrategyIsReadAndChecked) {
+  EXPECT_THAT(Parse(With("proximal_mu = 0.01\n", "")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("proximal_mu")));
+  EXPECT_THAT(Parse(With("name = \"fedprox\"", "name = \"fedsgd\"")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("fedsgd")));
+  ASSERT_OK_AND_ASSIGN(JobSpec adam, Parse(With("name = \"fedprox\"\nproximal_mu = 0.01",
+                                                "name = \"fedadam\"")));
+  EXPECT_EQ(adam.strategy.kind, strategy::StrategyKind::kFedAdam);
+  EXPECT_EQ(adam.strategy.server_learning_rate, 0.01);  // the adaptive default
 }
 
 TEST(JobSpecTest, SchemaProblemsAreReported) {
