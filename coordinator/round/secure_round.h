@@ -36,16 +36,9 @@
 
 namespace tessera::coordinator {
 
-// The protocol's stages in order, as named on the wire (proto Stage).
-enum class SecAggStage {
-  kAdvertiseKeys,
-  kShareKeys,
-  kMaskedInput,
-  kConsistencyCheck,
-  kUnmask,
-  kDone,
-  kAborted,
-};
+// The protocol's stages in order (the secagg server's own; the wire's proto
+// Stage names the same steps).
+using SecAggStage = crypto::secagg::Server::Stage;
 
 // "advertise keys", "share keys", ... for messages and logs.
 const char* SecAggStageName(SecAggStage stage);
