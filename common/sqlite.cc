@@ -1,5 +1,7 @@
 #include "common/sqlite.h"
 
+#include <sys/stat.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
@@ -147,6 +149,9 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   std::unique_ptr<Database> db(new Database(raw, path, options.description));
   if (rc != SQLITE_OK) return db->Error(rc, "cannot open it");
   sqlite3_extended_result_codes(raw, 1);
+  // Tessera's databases are for their owner only (SQLite gives the -wal and
+  // -shm files the same mode).
+  if (!options.read_only && path != ":memory:") ::chmod(path.c_str(), 0600);
   sqlite3_busy_timeout(raw, 5000);
 
   // Is this ours? Reading the header fails on a file that is not a database.

@@ -91,8 +91,8 @@ struct DatabaseOptions {
 class Database {
  public:
   // Opens (creating unless read-only) the database at `path` (":memory:"
-  // for tests), in WAL mode with foreign keys on, and applies pending
-  // migrations in one transaction each. Errors:
+  // for tests), in WAL mode with foreign keys on, with file mode 0600, and
+  // applies pending migrations in one transaction each. Errors:
   //   FAILED_PRECONDITION  the file is not a SQLite database, belongs to
   //                        another application, or has a schema newer than
   //                        this software knows (it is never modified then);

@@ -3,6 +3,8 @@
 // backup is a faithful copy.
 #include "common/sqlite.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "gmock/gmock.h"
@@ -42,6 +44,9 @@ TEST(SqliteTest, MigratesInOrderOnceAndKeepsData) {
   {
     ASSERT_OK_AND_ASSIGN(auto db, Database::Open(path, Options(1)));
     EXPECT_THAT(db->SchemaVersion(), IsOkAndHolds(1));
+    struct stat info;
+    ASSERT_EQ(::stat(path.c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0600u);
     ASSERT_OK_AND_ASSIGN(Statement insert, db->Prepare("INSERT INTO t (name) VALUES (?)"));
     ASSERT_OK(insert.Bind(1, "rfh").Run());
   }
