@@ -11,6 +11,10 @@
 //   key_file = "/var/lib/tessera/site.key"   # mode 0600, never leaves the trust
 //   [log]
 //   level = "info"
+//   [state]
+//   dir = "/var/lib/tessera"        # the agent's own files: privacy ledger (mode 0700)
+//   [policy]                        # the trust's rules; see agent/round/local_policy.h
+//   max_epsilon = 3.0
 //   [datasets.NAME]                 # one table per dataset; see agent/data/dataset.h
 //   kind = "csv"
 //   path = "/var/lib/tessera/data/cohort.csv"
@@ -24,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/data/dataset.h"
+#include "agent/round/local_policy.h"
 #include "transport/tls.h"
 
 namespace tessera::agent {
@@ -34,8 +39,15 @@ struct AgentConfig {
   absl::Duration retry_max = absl::Seconds(120);
   transport::TlsFiles tls;
   std::string log_level = "info";
+  std::string state_dir = "/var/lib/tessera";
+  LocalPolicy policy;
   std::vector<data::DatasetConfig> datasets;
 };
+
+// The privacy ledger's path under the state directory.
+inline std::string LedgerPath(const AgentConfig& config) {
+  return config.state_dir + "/ledger.db";
+}
 
 // Loads and validates `path`; INVALID_ARGUMENT listing every problem with its
 // file and line.

@@ -9,15 +9,19 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "agent/agent_config.h"
 #include "agent/coordinator_link.h"
 #include "agent/enrollment.h"
 #include "agent/inventory.h"
+#include "agent/ledger/privacy_ledger_store.h"
+#include "agent/round/local_policy.h"
 #include "common/cli.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "common/status.h"
+#include "nlohmann/json.hpp"
 #include "transport/tls.h"
 
 namespace tessera::agent {
@@ -116,6 +120,40 @@ absl::Status RunInstallCert(const PathOptions& paths, const std::string& cert_pa
   return absl::OkStatus();
 }
 
+// `tessera-agent budget`: the trust's own view of its privacy spend, from
+// its ledger, per configured dataset.
+absl::Status RunBudget(const std::string& config_path, bool json) {
+  TESSERA_ASSIGN_OR_RETURN(AgentConfig config, LoadAgentConfig(config_path));
+  TESSERA_ASSIGN_OR_RETURN(auto ledger, PrivacyLedgerStore::Open(LedgerPath(config)));
+  TESSERA_ASSIGN_OR_RETURN(std::vector<Participation> participations, ledger->List());
+  nlohmann::json datasets = nlohmann::json::array();
+  if (!json) {
+    std::cout << absl::StrFormat("%-20s %10s %10s %10s %8s   (epsilon at delta %g)\n",
+                                 "DATASET", "SPENT", "LIMIT", "REMAINING", "ROUNDS",
+                                 config.policy.delta);
+  }
+  for (const data::DatasetConfig& dataset : config.datasets) {
+    TESSERA_ASSIGN_OR_RETURN(privacy::PrivacyLedger spent, ledger->Spent(dataset.name));
+    TESSERA_ASSIGN_OR_RETURN(double epsilon, EpsilonOf(spent, config.policy.delta));
+    int64_t rounds = 0;
+    for (const Participation& p : participations) rounds += p.dataset == dataset.name ? 1 : 0;
+    const double remaining = std::max(0.0, config.policy.max_epsilon - epsilon);
+    if (json) {
+      datasets.push_back({{"dataset", dataset.name},
+                          {"epsilon_spent", epsilon},
+                          {"epsilon_limit", config.policy.max_epsilon},
+                          {"epsilon_remaining", remaining},
+                          {"delta", config.policy.delta},
+                          {"rounds", rounds}});
+    } else {
+      std::cout << absl::StrFormat("%-20s %10.4g %10.4g %10.4g %8d\n", dataset.name, epsilon,
+                                   config.policy.max_epsilon, remaining, rounds);
+    }
+  }
+  if (json) std::cout << nlohmann::json{{"datasets", datasets}}.dump(2) << "\n";
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace tessera::agent
 
@@ -139,6 +177,15 @@ int main(int argc, char** argv) {
       ->envname("TESSERA_AGENT_CONFIG")
       ->capture_default_str();
   run->callback(result.Bind([&config_path] { return agent::Run(config_path); }));
+
+  bool budget_json = false;
+  CLI::App* budget = app.add_subcommand(
+      "budget", "Show the privacy this trust has spent per dataset, from its own ledger.");
+  budget->add_option("--config", config_path, "Path to agent.toml")
+      ->envname("TESSERA_AGENT_CONFIG")
+      ->capture_default_str();
+  budget->add_flag("--json", budget_json, "Print JSON");
+  budget->callback(result.Bind([&] { return agent::RunBudget(config_path, budget_json); }));
 
   agent::PathOptions paths;
   std::string site_id;
