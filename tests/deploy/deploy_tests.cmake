@@ -35,3 +35,15 @@ if(TARGET tessera-agent AND TARGET tessera-coordinator AND TARGET tessera
     TIMEOUT 300
     RESOURCE_LOCK dpkg)
 endif()
+
+# deploy.helm_chart (label deploy): renders the coordinator's Helm chart
+# with Go's text/template and sprig (as Helm does; helm itself is not in
+# Debian 12) and checks the manifests. Skipped (exit 77) without Debian's
+# golang-go, golang-github-masterminds-sprig-dev, golang-gopkg-yaml.v3-dev.
+add_test(NAME deploy.helm_chart
+  COMMAND "${CMAKE_CURRENT_LIST_DIR}/helm_chart_test.sh"
+          "${PROJECT_SOURCE_DIR}" "${PROJECT_BINARY_DIR}/tests/deploy/helm")
+set_tests_properties(deploy.helm_chart PROPERTIES
+  LABELS deploy
+  SKIP_RETURN_CODE 77
+  TIMEOUT 120)

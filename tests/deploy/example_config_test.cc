@@ -99,9 +99,8 @@ TEST(CoordinatorPackageTest, UnitGivesTheServiceWhatTheConfigNames) {
                        coordinator::LoadCoordinatorConfig(kDeployDir + "/config/coordinator.toml"));
   ASSERT_OK_AND_ASSIGN(UnitFile unit,
                        UnitFile::Read(kDeployDir + "/systemd/tessera-coordinator.service"));
-  EXPECT_THAT(unit.Values("ExecStart"),
-              ElementsAre("/usr/bin/tessera-coordinator serve --config "
-                          "/etc/tessera/coordinator.toml"));
+  EXPECT_THAT(unit.Values("ExecStart"), ElementsAre("/usr/bin/tessera-coordinator serve --config "
+                                                    "/etc/tessera/coordinator.toml"));
   ExpectKeyHandedOverAsCredential(unit, "coordinator.key", config.tls.key_file);
   EXPECT_THAT(unit.Values("ConditionPathExists"), Contains(config.tls.cert_file));
   // ProtectSystem=strict leaves only the state directory writable: the
@@ -116,6 +115,16 @@ TEST(CoordinatorPackageTest, UnitGivesTheServiceWhatTheConfigNames) {
   EXPECT_THAT(unit.Values("MemoryDenyWriteExecute"), ElementsAre("yes"));
 }
 
+TEST(CoordinatorHelmChartTest, ConfigParsesWithTheCoordinatorLoader) {
+  // The chart's default coordinator.toml; that its paths match the pod's
+  // volumes is checked on the rendered chart (tests/deploy/helm_chart_test.sh).
+  ASSERT_OK_AND_ASSIGN(coordinator::CoordinatorConfig config,
+                       coordinator::LoadCoordinatorConfig(
+                           kDeployDir + "/helm/tessera-coordinator/files/coordinator.toml"));
+  EXPECT_EQ(config.listen_address, "0.0.0.0:7443");
+  EXPECT_EQ(Dirname(config.crl_file), config.state_dir);
+}
+
 #ifdef TESSERA_DEPLOY_TEST_AGENT
 TEST(AgentPackageTest, ExampleConfigParsesWithTheAgentLoader) {
   ASSERT_OK_AND_ASSIGN(agent::AgentConfig config,
@@ -128,7 +137,8 @@ TEST(AgentPackageTest, ExampleConfigParsesWithTheAgentLoader) {
 TEST(AgentPackageTest, UnitGivesTheServiceWhatTheConfigNames) {
   ASSERT_OK_AND_ASSIGN(agent::AgentConfig config,
                        agent::LoadAgentConfig(kDeployDir + "/config/agent.toml"));
-  ASSERT_OK_AND_ASSIGN(UnitFile unit, UnitFile::Read(kDeployDir + "/systemd/tessera-agent.service"));
+  ASSERT_OK_AND_ASSIGN(UnitFile unit,
+                       UnitFile::Read(kDeployDir + "/systemd/tessera-agent.service"));
   EXPECT_THAT(unit.Values("ExecStart"),
               ElementsAre("/usr/bin/tessera-agent run --config /etc/tessera/agent.toml"));
   ExpectKeyHandedOverAsCredential(unit, "site.key", config.tls.key_file);
@@ -142,7 +152,8 @@ TEST(AgentPackageTest, UnitGivesTheServiceWhatTheConfigNames) {
 }
 
 TEST(AgentPackageTest, UnitForbidsListeningSockets) {
-  ASSERT_OK_AND_ASSIGN(UnitFile unit, UnitFile::Read(kDeployDir + "/systemd/tessera-agent.service"));
+  ASSERT_OK_AND_ASSIGN(UnitFile unit,
+                       UnitFile::Read(kDeployDir + "/systemd/tessera-agent.service"));
   bool listen_denied = false;
   for (const std::string& filter : unit.Values("SystemCallFilter")) {
     if (!absl::StartsWith(filter, "~")) continue;
