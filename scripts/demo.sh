@@ -2,7 +2,8 @@
 # The README's demo command: installs what is needed (Debian packages),
 # builds the three executables, and runs a demo federation on 127.0.0.1:
 # a throwaway PKI, one tessera-coordinator and five tessera-agent processes
-# (one per NHS trust), which connect over mutual TLS 1.3 and report in.
+# (one per NHS trust, each with a small synthetic cohort), which connect over
+# mutual TLS 1.3 and report in.
 #
 # Everything the demo writes goes to demo-run/ (git-ignored); every process
 # it starts is stopped on exit, also on Ctrl-C or failure.
@@ -55,7 +56,14 @@ for _ in $(seq 100); do [ -s "$run/coordinator.port" ] && break; sleep 0.1; done
 address="127.0.0.1:$(cat "$run/coordinator.port")"
 echo "    listening on $address (TLS 1.3 only, client certificates required)"
 
+size=0
 for site in "${sites[@]}"; do
+  # A small synthetic cohort per trust, of a different size each (not patient data).
+  size=$((size + 170))
+  awk -v n="$size" -v seed="${#site}$size" 'BEGIN {
+    srand(seed); print "age,sex,hba1c,outcome"
+    for (i = 0; i < n; i++) printf "%d,%s,%.1f,%d\n", 30 + int(rand() * 55),
+      (rand() < 0.5 ? "female" : "male"), 4.5 + rand() * 6, (rand() < 0.2) }' > "$run/cohort-$site.csv"
   cat > "$run/agent-$site.toml" <<TOML
 [coordinator]
 address = "$address"
@@ -64,7 +72,13 @@ heartbeat_seconds = 1
 ca_file = "$run/pki/ca.pem"
 cert_file = "$run/pki/site-$site.pem"
 key_file = "$run/pki/site-$site.key"
+[state]
+dir = "$run/state-$site"
+[datasets.cohort]
+kind = "csv"
+path = "$run/cohort-$site.csv"
 TOML
+  mkdir -p -m 0700 "$run/state-$site"
   "$bin/agent/tessera-agent" run --config "$run/agent-$site.toml" 2>"$run/agent-$site.log" &
   pids+=($!)
 done
