@@ -82,6 +82,13 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view cont
   return absl::OkStatus();
 }
 
+absl::Status CreatePrivateDirectory(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "create directory", path);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPrivateKeyFileMode(const std::string& path) {
   struct stat info;
   if (::stat(path.c_str(), &info) != 0) {

@@ -23,6 +23,10 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, absl::stri
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view contents,
                                  unsigned mode);
 
+// Creates the directory `path` with mode 0700 (owner only); OK when it
+// already exists. Errors as for the files above, naming the directory.
+absl::Status CreatePrivateDirectory(const std::string& path);
+
 // OK when the private key at `path` is a regular file readable only by its
 // owner (no group or other permission bits); FAILED_PRECONDITION with the
 // `chmod` to run otherwise.

@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/status.h"
 #include "crypto/bytes.h"
 
@@ -24,11 +25,6 @@ absl::Status Errno(absl::string_view action, const std::string& path) {
     return absl::ResourceExhaustedError(absl::StrCat(message, "; free disk space on the coordinator"));
   }
   return absl::InternalError(message);
-}
-
-absl::Status MakeDir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return Errno("create folder", path);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -50,8 +46,8 @@ absl::Status CheckSha256Hex(absl::string_view hex) {
 
 absl::StatusOr<std::unique_ptr<ObjectStore>> ObjectStore::Open(const std::string& dir,
                                                                uint64_t max_object_bytes) {
-  TESSERA_RETURN_IF_ERROR(MakeDir(dir));
-  TESSERA_RETURN_IF_ERROR(MakeDir(dir + "/objects"));
+  TESSERA_RETURN_IF_ERROR(CreatePrivateDirectory(dir));
+  TESSERA_RETURN_IF_ERROR(CreatePrivateDirectory(dir + "/objects"));
   return std::unique_ptr<ObjectStore>(new ObjectStore(dir + "/objects", max_object_bytes));
 }
 

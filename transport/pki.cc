@@ -3,7 +3,6 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -18,43 +17,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
+#include "crypto/openssl_util.h"
 
 namespace tessera::transport {
 namespace {
 
-// One owning pointer per OpenSSL handle type.
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-template <typename T, void (*Free)(T*)>
-using Owned = std::unique_ptr<T, Deleter<T, Free>>;
-
-void FreeBio(BIO* bio) { BIO_free(bio); }
-using BioPtr = Owned<BIO, FreeBio>;
-using KeyPtr = Owned<EVP_PKEY, EVP_PKEY_free>;
-using CertPtr = Owned<X509, X509_free>;
-using ReqPtr = Owned<X509_REQ, X509_REQ_free>;
-using CrlPtr = Owned<X509_CRL, X509_CRL_free>;
-using NamePtr = Owned<X509_NAME, X509_NAME_free>;
-using StorePtr = Owned<X509_STORE, X509_STORE_free>;
-using StoreCtxPtr = Owned<X509_STORE_CTX, X509_STORE_CTX_free>;
-using ExtPtr = Owned<X509_EXTENSION, X509_EXTENSION_free>;
-using RevokedPtr = Owned<X509_REVOKED, X509_REVOKED_free>;
-using Asn1IntPtr = Owned<ASN1_INTEGER, ASN1_INTEGER_free>;
-using Asn1TimePtr = Owned<ASN1_TIME, ASN1_TIME_free>;
-using BnPtr = Owned<BIGNUM, BN_free>;
-
-// The first queued OpenSSL error as text (and the queue cleared), for
-// messages; never contains key material.
-std::string OpenSslError() {
-  unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  char buffer[256];
-  ERR_error_string_n(code, buffer, sizeof(buffer));
-  return buffer;
-}
+// Owning pointers for every handle: crypto/'s, plus the few only the PKI uses.
+using crypto::BioPtr;
+using crypto::OpenSslPtr;
+using CertPtr = crypto::X509Ptr;
+using KeyPtr = crypto::EvpPkeyPtr;
+using StoreCtxPtr = crypto::X509StoreCtxPtr;
+using StorePtr = crypto::X509StorePtr;
+using ReqPtr = OpenSslPtr<X509_REQ, X509_REQ_free>;
+using CrlPtr = OpenSslPtr<X509_CRL, X509_CRL_free>;
+using NamePtr = OpenSslPtr<X509_NAME, X509_NAME_free>;
+using ExtPtr = OpenSslPtr<X509_EXTENSION, X509_EXTENSION_free>;
+using RevokedPtr = OpenSslPtr<X509_REVOKED, X509_REVOKED_free>;
+using Asn1IntPtr = OpenSslPtr<ASN1_INTEGER, ASN1_INTEGER_free>;
+using Asn1TimePtr = OpenSslPtr<ASN1_TIME, ASN1_TIME_free>;
+using BnPtr = OpenSslPtr<BIGNUM, BN_free>;
 
 BioPtr ReadBio(absl::string_view pem) {
   return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
@@ -64,7 +46,7 @@ absl::StatusOr<KeyPtr> ReadPrivateKey(absl::string_view pem) {
   BioPtr bio = ReadBio(pem);
   KeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (key == nullptr) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError("the private key is not an unencrypted PEM private key");
   }
   return key;
@@ -74,7 +56,7 @@ absl::StatusOr<KeyPtr> ReadPublicKey(absl::string_view pem) {
   BioPtr bio = ReadBio(pem);
   KeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
   if (key == nullptr) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError("the public key is not a PEM SubjectPublicKeyInfo");
   }
   return key;
@@ -84,7 +66,7 @@ absl::StatusOr<CertPtr> ReadCertificate(absl::string_view pem, absl::string_view
   BioPtr bio = ReadBio(pem);
   CertPtr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError(absl::StrCat(what, " is not a PEM X.509 certificate"));
   }
   return cert;
@@ -120,7 +102,7 @@ absl::Status AddNameEntry(X509_NAME* name, int nid, absl::string_view value) {
   if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(value.data()),
                                  static_cast<int>(value.size()), -1, 0) != 1) {
-    return absl::InternalError(absl::StrCat("cannot build a certificate name: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot build a certificate name");
   }
   return absl::OkStatus();
 }
@@ -191,8 +173,8 @@ absl::StatusOr<Asn1IntPtr> SerialFromHex(absl::string_view hex) {
 absl::Status AddExtension(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
   ExtPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str()));
   if (ext == nullptr || X509_add_ext(cert, ext.get(), -1) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot add certificate extension `", value, "`: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInvalidArgument,
+                                absl::StrCat("cannot add certificate extension `", value, "`"));
   }
   return absl::OkStatus();
 }
@@ -200,7 +182,7 @@ absl::Status AddExtension(X509* cert, X509V3_CTX* ctx, int nid, const std::strin
 absl::StatusOr<std::string> CertificateToPem(X509* cert) {
   BioPtr out(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_X509(out.get(), cert) != 1) {
-    return absl::InternalError(absl::StrCat("cannot encode a certificate: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot encode a certificate");
   }
   return BioContents(out.get());
 }
@@ -221,7 +203,7 @@ absl::StatusOr<std::string> SignCertificate(X509* cert, X509* issuer, EVP_PKEY* 
   TESSERA_RETURN_IF_ERROR(SetTime(X509_getm_notBefore(cert), not_before));
   TESSERA_RETURN_IF_ERROR(SetTime(X509_getm_notAfter(cert), not_after));
   if (X509_set_pubkey(cert, subject_key) != 1) {
-    return absl::InternalError(absl::StrCat("cannot set the public key: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot set the public key");
   }
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -230,7 +212,7 @@ absl::StatusOr<std::string> SignCertificate(X509* cert, X509* issuer, EVP_PKEY* 
     TESSERA_RETURN_IF_ERROR(AddExtension(cert, &ctx, nid, value));
   }
   if (X509_sign(cert, issuer_key, SigningDigest(issuer_key)) <= 0) {
-    return absl::InternalError(absl::StrCat("cannot sign the certificate: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot sign the certificate");
   }
   return CertificateToPem(cert);
 }
@@ -238,7 +220,7 @@ absl::StatusOr<std::string> SignCertificate(X509* cert, X509* issuer, EVP_PKEY* 
 bool LooksLikeIp(absl::string_view text) {
   ASN1_OCTET_STRING* parsed = a2i_IPADDRESS(std::string(text).c_str());
   if (parsed == nullptr) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return false;
   }
   ASN1_OCTET_STRING_free(parsed);
@@ -259,11 +241,11 @@ absl::StatusOr<std::string> GeneratePrivateKeyPem(KeyType type) {
                  ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
                  : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   if (key == nullptr) {
-    return absl::InternalError(absl::StrCat("cannot generate a key: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot generate a key");
   }
   BioPtr out(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_PrivateKey(out.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return absl::InternalError(absl::StrCat("cannot encode the key: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot encode the key");
   }
   std::string pem = BioContents(out.get());
   // The memory BIO's buffer held the key; wipe it before it is freed.
@@ -277,7 +259,7 @@ absl::StatusOr<std::string> PublicKeyPemOf(absl::string_view private_key_pem) {
   TESSERA_ASSIGN_OR_RETURN(KeyPtr key, ReadPrivateKey(private_key_pem));
   BioPtr out(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_PUBKEY(out.get(), key.get()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot encode the public key: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot encode the public key");
   }
   return BioContents(out.get());
 }
@@ -291,11 +273,11 @@ absl::StatusOr<std::string> CreateCsrPem(absl::string_view private_key_pem,
       X509_REQ_set_subject_name(req.get(), name.get()) != 1 ||
       X509_REQ_set_pubkey(req.get(), key.get()) != 1 ||
       X509_REQ_sign(req.get(), key.get(), SigningDigest(key.get())) <= 0) {
-    return absl::InternalError(absl::StrCat("cannot build the CSR: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot build the CSR");
   }
   BioPtr out(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_X509_REQ(out.get(), req.get()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot encode the CSR: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot encode the CSR");
   }
   return BioContents(out.get());
 }
@@ -304,13 +286,13 @@ absl::StatusOr<CsrInfo> ParseCsr(absl::string_view csr_pem) {
   BioPtr bio = ReadBio(csr_pem);
   ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
   if (req == nullptr) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError(
         "the file is not a PEM certificate signing request (-----BEGIN CERTIFICATE REQUEST-----)");
   }
   KeyPtr key(X509_REQ_get_pubkey(req.get()));
   if (key == nullptr) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError("the certificate signing request has no usable public key");
   }
   const int type = EVP_PKEY_get_id(key.get());
@@ -320,7 +302,7 @@ absl::StatusOr<CsrInfo> ParseCsr(absl::string_view csr_pem) {
         "one with `tessera-agent enroll`");
   }
   if (X509_REQ_verify(req.get(), key.get()) != 1) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError(
         "the certificate signing request's signature does not verify (corrupted or forged)");
   }
@@ -330,7 +312,7 @@ absl::StatusOr<CsrInfo> ParseCsr(absl::string_view csr_pem) {
   info.organizational_unit = NameEntry(subject, NID_organizationalUnitName);
   BioPtr out(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_PUBKEY(out.get(), key.get()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot encode the public key: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot encode the public key");
   }
   info.public_key_pem = BioContents(out.get());
   return info;
@@ -365,7 +347,7 @@ absl::StatusOr<std::string> IssueCertificatePem(absl::string_view ca_cert_pem,
   TESSERA_ASSIGN_OR_RETURN(CertPtr ca, ReadCertificate(ca_cert_pem, "the CA certificate"));
   TESSERA_ASSIGN_OR_RETURN(KeyPtr ca_key, ReadPrivateKey(ca_key_pem));
   if (X509_check_private_key(ca.get(), ca_key.get()) != 1) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError("the CA key does not belong to the CA certificate");
   }
   TESSERA_ASSIGN_OR_RETURN(KeyPtr subject_key, ReadPublicKey(request.public_key_pem));
@@ -434,11 +416,11 @@ absl::Status VerifyCertificate(absl::string_view ca_cert_pem, absl::string_view 
   StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (store == nullptr || ctx == nullptr || X509_STORE_add_cert(store.get(), ca.get()) != 1 ||
       X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr) != 1) {
-    return absl::InternalError(absl::StrCat("cannot set up verification: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot set up verification");
   }
   X509_STORE_CTX_set_time(ctx.get(), 0, static_cast<time_t>(absl::ToUnixSeconds(now)));
   if (X509_verify_cert(ctx.get()) == 1) return absl::OkStatus();
-  ERR_clear_error();
+  crypto::ClearOpenSslErrors();
   const int error = X509_STORE_CTX_get_error(ctx.get());
   switch (error) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
@@ -468,7 +450,7 @@ absl::Status CheckKeyMatchesCertificate(absl::string_view private_key_pem,
   TESSERA_ASSIGN_OR_RETURN(KeyPtr key, ReadPrivateKey(private_key_pem));
   TESSERA_ASSIGN_OR_RETURN(CertPtr cert, ReadCertificate(cert_pem, "the certificate"));
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError(
         "the certificate does not belong to this private key (it was issued for another key)");
   }
@@ -482,7 +464,7 @@ absl::StatusOr<std::string> CreateCrlPem(absl::string_view ca_cert_pem,
   TESSERA_ASSIGN_OR_RETURN(CertPtr ca, ReadCertificate(ca_cert_pem, "the CA certificate"));
   TESSERA_ASSIGN_OR_RETURN(KeyPtr ca_key, ReadPrivateKey(ca_key_pem));
   if (X509_check_private_key(ca.get(), ca_key.get()) != 1) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError("the CA key does not belong to the CA certificate");
   }
   CrlPtr crl(X509_CRL_new());
@@ -494,7 +476,7 @@ absl::StatusOr<std::string> CreateCrlPem(absl::string_view ca_cert_pem,
       X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca.get())) != 1 ||
       X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
       X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot build the CRL: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot build the CRL");
   }
   for (const RevokedEntry& entry : revoked) {
     TESSERA_ASSIGN_OR_RETURN(Asn1IntPtr serial, SerialFromHex(entry.serial_hex));
@@ -504,17 +486,17 @@ absl::StatusOr<std::string> CreateCrlPem(absl::string_view ca_cert_pem,
     if (X509_REVOKED_set_serialNumber(item.get(), serial.get()) != 1 ||
         X509_REVOKED_set_revocationDate(item.get(), when.get()) != 1 ||
         X509_CRL_add0_revoked(crl.get(), item.get()) != 1) {
-      return absl::InternalError(absl::StrCat("cannot add to the CRL: ", OpenSslError()));
+      return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot add to the CRL");
     }
     item.release();  // now owned by the CRL
   }
   X509_CRL_sort(crl.get());
   if (X509_CRL_sign(crl.get(), ca_key.get(), SigningDigest(ca_key.get())) <= 0) {
-    return absl::InternalError(absl::StrCat("cannot sign the CRL: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot sign the CRL");
   }
   BioPtr out(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_X509_CRL(out.get(), crl.get()) != 1) {
-    return absl::InternalError(absl::StrCat("cannot encode the CRL: ", OpenSslError()));
+    return crypto::OpenSslError(absl::StatusCode::kInternal, "cannot encode the CRL");
   }
   return BioContents(out.get());
 }
@@ -524,14 +506,14 @@ absl::StatusOr<RevocationList> ParseCrl(absl::string_view ca_cert_pem, absl::str
   BioPtr bio = ReadBio(crl_pem);
   CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr));
   if (crl == nullptr) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::InvalidArgumentError(
         "the revocation list is not a PEM X.509 CRL (-----BEGIN X509 CRL-----)");
   }
   EVP_PKEY* ca_key = X509_get0_pubkey(ca.get());
   if (ca_key == nullptr || X509_CRL_verify(crl.get(), ca_key) != 1 ||
       X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_subject_name(ca.get())) != 0) {
-    ERR_clear_error();
+    crypto::ClearOpenSslErrors();
     return absl::UnauthenticatedError(
         "the revocation list was not signed by this federation's CA; refusing it");
   }

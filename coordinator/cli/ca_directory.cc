@@ -2,11 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -30,14 +26,6 @@ absl::StatusOr<absl::Time> ParseTimeText(const std::string& text) {
     return absl::FailedPreconditionError(absl::StrCat("bad time `", text, "`: ", error));
   }
   return t;
-}
-
-absl::Status MakePrivateDirectory(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create CA directory `", dir, "`: ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> RandomSerial(const std::vector<IssuedCertificate>& issued) {
@@ -64,7 +52,7 @@ absl::StatusOr<CaDirectory> CaDirectory::Init(const std::string& dir,
                                               const std::string& federation_name,
                                               transport::KeyType key_type,
                                               absl::Duration lifetime, absl::Time now) {
-  TESSERA_RETURN_IF_ERROR(MakePrivateDirectory(dir));
+  TESSERA_RETURN_IF_ERROR(CreatePrivateDirectory(dir));
   CaDirectory ca;
   ca.dir_ = dir;
   if (::access(ca.Path("ca.key").c_str(), F_OK) == 0) {
