@@ -1,6 +1,7 @@
 #include "common/flat_params.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <set>
 
@@ -118,6 +119,45 @@ absl::Status FlatParams::CheckFinite() const {
     }
   }
   return absl::OkStatus();
+}
+
+std::string ParameterBytes(const Eigen::VectorXf& values) {
+  std::string bytes(static_cast<size_t>(values.size()) * 4, '\0');
+  for (Eigen::Index i = 0; i < values.size(); ++i) {
+    uint32_t bits;
+    const float value = values[i];
+    std::memcpy(&bits, &value, 4);
+    for (int b = 0; b < 4; ++b) {
+      bytes[static_cast<size_t>(i) * 4 + static_cast<size_t>(b)] =
+          static_cast<char>((bits >> (8 * b)) & 0xff);
+    }
+  }
+  return bytes;
+}
+
+absl::StatusOr<Eigen::VectorXf> ParametersFromBytes(absl::string_view bytes,
+                                                   std::optional<int64_t> expected_count) {
+  if (bytes.size() % 4 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameters of ", bytes.size(), " bytes are not whole float32 values (4 bytes each)"));
+  }
+  const auto count = static_cast<int64_t>(bytes.size() / 4);
+  if (expected_count.has_value() && count != *expected_count) {
+    return absl::InvalidArgumentError(absl::StrCat("expected ", *expected_count,
+                                                   " parameters, got ", count));
+  }
+  Eigen::VectorXf values(count);
+  for (int64_t i = 0; i < count; ++i) {
+    uint32_t bits = 0;
+    for (int b = 0; b < 4; ++b) {
+      bits |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[static_cast<size_t>(i * 4 + b)]))
+              << (8 * b);
+    }
+    float value;
+    std::memcpy(&value, &bits, 4);
+    values[i] = value;
+  }
+  return values;
 }
 
 }  // namespace tessera

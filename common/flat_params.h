@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,5 +87,13 @@ class FlatParams {
   ModelSpec spec_;
   Eigen::VectorXf values_;
 };
+
+// Parameters on the wire and on disk (global parameters, checkpoints): the
+// float32 values in order, each as 4 little-endian bytes (IEEE 754 bits).
+std::string ParameterBytes(const Eigen::VectorXf& values);
+// The inverse. INVALID_ARGUMENT when the size is not a multiple of 4, or
+// when `expected_count` is given and differs from the number of values.
+absl::StatusOr<Eigen::VectorXf> ParametersFromBytes(absl::string_view bytes,
+                                                   std::optional<int64_t> expected_count = {});
 
 }  // namespace tessera

@@ -1,5 +1,7 @@
 #include "coordinator/round/secure_round.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
@@ -106,7 +108,10 @@ absl::StatusOr<std::vector<StageDelivery>> SecureRound::Advance(absl::Time now) 
         absl::StrCat("the round is already ", SecAggStageName(stage_)));
   }
   const std::vector<std::string> missing = server_->PendingSites();
-  if (now < deadline_ && !missing.empty()) return std::vector<StageDelivery>{};
+  const bool awaiting = std::any_of(missing.begin(), missing.end(), [this](const std::string& site) {
+    return dropped_.count(site) == 0;
+  });
+  if (now < deadline_ && awaiting) return std::vector<StageDelivery>{};
   const SecAggStage closing = stage_;
   auto deliveries = CloseStage();
   if (!deliveries.ok()) {

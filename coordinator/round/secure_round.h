@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -66,6 +67,13 @@ class SecureRound {
   // Sites asked for the current stage's message that have not sent it.
   std::vector<std::string> PendingSites() const { return server_->PendingSites(); }
 
+  // Stops waiting for `site` (it refused the round, or is known to be gone):
+  // a stage whose other messages are all in closes without waiting for its
+  // deadline. The site stays a participant of the protocol, which treats it
+  // as a dropout; a later message from it is still accepted if it comes
+  // before the stage closes.
+  void Drop(const std::string& site) { dropped_.insert(site); }
+
   struct SubmitResult {
     bool duplicate = false;
   };
@@ -99,6 +107,7 @@ class SecureRound {
   absl::Time deadline_;
   // Digest of each accepted payload of the open stage, by site.
   std::map<std::string, crypto::Sha256Digest> accepted_;
+  std::set<std::string> dropped_;
   crypto::secagg::AggregateResult result_;
   absl::Status abort_status_;
 };

@@ -86,5 +86,25 @@ TEST(FlatParamsTest, CheckFiniteNamesTensorAndIndex) {
   EXPECT_THAT(params.CheckFinite(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("element 7")));
 }
 
+
+TEST(ParameterBytesTest, IsLittleEndianFloat32AndRoundTrips) {
+  Eigen::VectorXf values(3);
+  values << 1.0f, -2.5f, 0.0f;
+  const std::string bytes = ParameterBytes(values);
+  // IEEE 754 binary32: 1.0 = 0x3F800000, -2.5 = 0xC0200000, stored low byte first.
+  const std::string expected("\x00\x00\x80\x3f\x00\x00\x20\xc0\x00\x00\x00\x00", 12);
+  EXPECT_EQ(bytes, expected);
+  auto back = ParametersFromBytes(bytes, 3);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(*back, values);
+}
+
+TEST(ParameterBytesTest, RejectsPartialValuesAndWrongCounts) {
+  EXPECT_THAT(ParametersFromBytes(std::string(7, '\0')),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("4 bytes")));
+  EXPECT_THAT(ParametersFromBytes(std::string(8, '\0'), 3),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected 3")));
+}
+
 }  // namespace
 }  // namespace tessera

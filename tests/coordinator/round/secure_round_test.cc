@@ -165,6 +165,26 @@ TEST_F(SecureRoundTest, StageStaysOpenUntilItsDeadlineThenGoesOnWithoutTheSilent
   EXPECT_THAT(round_->result().excluded_sites, ElementsAreArray({crashed}));
 }
 
+TEST_F(SecureRoundTest, DroppedSiteIsNotWaitedForAndIsLeftOutOfTheSum) {
+  Start(5, 3);
+  std::set<std::string> alive = AllSites();
+  // One site refuses the task: the others advertise, and the stage closes
+  // at once instead of at its deadline.
+  const std::string refused = *alive.begin();
+  alive.erase(refused);
+  round_->Drop(refused);
+  Send(alive);
+  EXPECT_EQ(Advance().size(), alive.size());
+  EXPECT_EQ(round_->stage(), SecAggStage::kShareKeys);
+  for (int stage = 0; stage < 4; ++stage) {
+    Send(alive);
+    Advance();
+  }
+  ASSERT_EQ(round_->stage(), SecAggStage::kDone) << round_->abort_status();
+  EXPECT_THAT(round_->result().sum, ElementsAreArray(SumOf(alive)));
+  EXPECT_THAT(round_->result().excluded_sites, ElementsAreArray({refused}));
+}
+
 TEST_F(SecureRoundTest, ResubmissionIsIdempotentAndConflictsAreRefused) {
   Start(4, 3);
   const std::set<std::string> all = AllSites();
