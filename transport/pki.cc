@@ -1,5 +1,6 @@
 #include "transport/pki.h"
 
+#include <arpa/inet.h>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -402,6 +403,26 @@ absl::StatusOr<CertificateInfo> ParseCertificate(absl::string_view cert_pem) {
   }
   info.sha256_fingerprint_hex =
       absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), length));
+  using GeneralNamesPtr = OpenSslPtr<GENERAL_NAMES, GENERAL_NAMES_free>;
+  GeneralNamesPtr alt_names(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
+  for (int i = 0; alt_names != nullptr && i < sk_GENERAL_NAME_num(alt_names.get()); ++i) {
+    const GENERAL_NAME* entry = sk_GENERAL_NAME_value(alt_names.get(), i);
+    if (entry->type == GEN_DNS) {
+      const ASN1_IA5STRING* dns = entry->d.dNSName;
+      info.dns_names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                                  static_cast<size_t>(ASN1_STRING_length(dns)));
+    } else if (entry->type == GEN_IPADD) {
+      const ASN1_OCTET_STRING* ip = entry->d.iPAddress;
+      const int ip_length = ASN1_STRING_length(ip);
+      char text[INET6_ADDRSTRLEN] = {};
+      if ((ip_length == 4 || ip_length == 16) &&
+          inet_ntop(ip_length == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), text,
+                    sizeof(text)) != nullptr) {
+        info.ip_addresses.emplace_back(text);
+      }
+    }
+  }
   return info;
 }
 

@@ -100,6 +100,11 @@ struct CertificateInfo {
   absl::Time not_after;
   bool is_ca = false;
   std::string sha256_fingerprint_hex;  // of the DER encoding, lower-case hex
+  // subjectAltName entries, as the certificate lists them: the names and
+  // addresses a server certificate is valid for (IPv4 dotted, IPv6 as
+  // inet_ntop writes it). Empty for client certificates.
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
 };
 
 // Parses one PEM certificate. INVALID_ARGUMENT when it does not parse.

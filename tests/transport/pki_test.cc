@@ -63,6 +63,8 @@ TEST_P(PkiTest, CsrRoundTripIssuesAVerifiableCertificate) {
   EXPECT_EQ(parsed.not_after, request.not_after);
   EXPECT_FALSE(parsed.is_ca);
   EXPECT_THAT(parsed.sha256_fingerprint_hex, SizeIs(64));
+  EXPECT_THAT(parsed.dns_names, ::testing::IsEmpty());
+  EXPECT_THAT(parsed.ip_addresses, ::testing::IsEmpty());
 
   // The identity gRPC handlers see comes from the same fields.
   ASSERT_OK_AND_ASSIGN(PeerIdentity identity, IdentityFromCertificatePem(cert));
@@ -147,7 +149,12 @@ TEST(PkiErrorsTest, BadRequestsAreRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not an IP address")));
   server.ip_addresses = {"127.0.0.1", "::1"};
   server.dns_names = {"localhost"};
-  EXPECT_OK(IssueCertificatePem(ca.cert, ca.key, server));
+  ASSERT_OK_AND_ASSIGN(std::string server_cert, IssueCertificatePem(ca.cert, ca.key, server));
+  // The names read back are the ones requested (what `tessera-coordinator
+  // check` compares with server.listen).
+  ASSERT_OK_AND_ASSIGN(CertificateInfo parsed, ParseCertificate(server_cert));
+  EXPECT_THAT(parsed.dns_names, ::testing::ElementsAre("localhost"));
+  EXPECT_THAT(parsed.ip_addresses, ::testing::ElementsAre("127.0.0.1", "::1"));
 }
 
 TEST(PkiErrorsTest, GarbageInputsGetClearErrors) {
