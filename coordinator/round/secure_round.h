@@ -74,6 +74,9 @@ class SecureRound {
   // before the stage closes.
   void Drop(const std::string& site) { dropped_.insert(site); }
 
+  // Messages accepted so far in the open stage.
+  size_t accepted_count() const { return accepted_.size(); }
+
   struct SubmitResult {
     bool duplicate = false;
   };
