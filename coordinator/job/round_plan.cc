@@ -167,14 +167,15 @@ absl::StatusOr<RecordLevelPlan> PlanRecordLevel(const JobSpec& spec, int64_t tra
   // Exactly as model/trainer.cc's Train computes them.
   plan.sampling_rate =
       std::min(1.0, static_cast<double>(spec.batch_size) / static_cast<double>(training_records));
-  const int64_t steps_per_epoch = (training_records + spec.batch_size - 1) / spec.batch_size;
+  // ceil(N / B), written so that it cannot overflow for any N >= 1.
+  const int64_t steps_per_epoch = (training_records - 1) / spec.batch_size + 1;
   int64_t total_steps = 0;
   if (__builtin_mul_overflow(spec.local_epochs, steps_per_epoch, &plan.steps_per_round) ||
       __builtin_mul_overflow(plan.steps_per_round, spec.rounds, &total_steps)) {
     return absl::InvalidArgumentError(
         absl::StrCat("the job's step count overflows with ", training_records,
-                     " records; raise "
-                     "training.batch_size or lower training.local_epochs or rounds.count"));
+                     " records; raise training.batch_size or lower training.local_epochs or "
+                     "rounds.count"));
   }
   plan.clip_norm = spec.clip_norm;
   if (spec.noise_multiplier.has_value()) {
