@@ -13,11 +13,13 @@
 #include "absl/time/clock.h"
 #include "agent/agent_config.h"
 #include "agent/coordinator_link.h"
+#include "agent/task_runner.h"
 #include "agent/enrollment.h"
 #include "agent/inventory.h"
 #include "agent/ledger/privacy_ledger_store.h"
 #include "agent/round/local_policy.h"
 #include "common/cli.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "common/status.h"
@@ -46,20 +48,29 @@ absl::Status Run(const std::string& config_path) {
             certificate.common_name, config.coordinator_address,
             absl::FormatTime("%Y-%m-%d", certificate.not_after, absl::UTCTimeZone()));
 
+  TESSERA_RETURN_IF_ERROR(CreatePrivateDirectory(config.state_dir));
+  TESSERA_ASSIGN_OR_RETURN(auto ledger, PrivacyLedgerStore::Open(LedgerPath(config)));
+  TESSERA_ASSIGN_OR_RETURN(auto tasks, TaskRunner::Create(config, *ledger));
+
   absl::Notification stop;
   absl::Status link_status;
-  std::thread worker([&] {
+  absl::Status task_status;
+  // Either loop ending with an error wakes the main thread, which waits
+  // for a signal.
+  std::thread heartbeats([&] {
     link_status = link->Run(stop);
-    if (!link_status.ok()) {
-      // Wake the main thread, which waits for a signal.
-      ::kill(::getpid(), SIGTERM);
-    }
+    if (!link_status.ok()) ::kill(::getpid(), SIGTERM);
+  });
+  std::thread work([&] {
+    task_status = tasks->Run(stop);
+    if (!task_status.ok()) ::kill(::getpid(), SIGTERM);
   });
   int signal_number = WaitForTerminationSignal();
-  if (link_status.ok()) log->info("stopping signal={}", signal_number);
+  if (link_status.ok() && task_status.ok()) log->info("stopping signal={}", signal_number);
   stop.Notify();
-  worker.join();
-  return link_status;
+  heartbeats.join();
+  work.join();
+  return link_status.ok() ? task_status : link_status;
 }
 
 // Where enrol and install-cert read and write: agent.toml's [tls] paths,

@@ -20,6 +20,7 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
   config.state_dir = reader.RequireString("storage.dir");
   config.max_object_bytes =
       static_cast<uint64_t>(reader.GetInt("storage.max_object_mib", 1024, 1, 65536)) << 20;
+  config.keep_checkpoints = reader.GetInt("storage.keep_checkpoints", 0, 0, 1000000);
   config.requests_per_second =
       static_cast<double>(reader.GetInt("limits.requests_per_second", 50, 1, 100000));
   config.burst = static_cast<double>(reader.GetInt("limits.burst", 200, 1, 1000000));

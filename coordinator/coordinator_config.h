@@ -14,6 +14,7 @@
 //   [storage]
 //   dir = "/var/lib/tessera/coordinator"   # state: objects, database (mode 0700)
 //   max_object_mib = 1024                  # largest model or parameter file
+//   keep_checkpoints = 0                   # per job: 0 keeps every round's model
 //   [sites]
 //   liveness_seconds = 60   # a site not heard from for this long is disconnected
 //   [log]
@@ -37,6 +38,7 @@ struct CoordinatorConfig {
   std::string crl_file;
   std::string state_dir;
   uint64_t max_object_bytes = uint64_t{1} << 30;  // empty: revocation lists only arrive from `tessera pki revoke`
+  int64_t keep_checkpoints = 0;
   double requests_per_second = 50;
   double burst = 200;
   absl::Duration liveness_window = absl::Seconds(60);

@@ -19,18 +19,22 @@ constexpr absl::Duration kRevocationPollInterval = absl::Seconds(2);
 
 }  // namespace
 
-CoordinatorServer::CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem,
-                                     std::unique_ptr<Store> store,
-                                     std::unique_ptr<ObjectStore> objects, const Clock& clock)
+CoordinatorServer::CoordinatorServer(
+    const CoordinatorConfig& config, std::string ca_cert_pem, std::unique_ptr<Store> store,
+    std::unique_ptr<ObjectStore> objects,
+    std::shared_ptr<const crypto::secagg::PeerAuthenticator> authenticator, const Clock& clock)
     : store_(std::move(store)),
       objects_(std::move(objects)),
       revocations_(ca_cert_pem, config.crl_file),
       limiter_(clock, config.requests_per_second, config.burst),
       guard_(revocations_, limiter_),
       registry_(clock, config.liveness_window),
-      federation_(guard_, registry_, *store_, *objects_, mailboxes_, revocations_, clock,
+      runner_(*store_, *objects_, mailboxes_, registry_, revocations_, std::move(authenticator),
+              clock, JobRunnerOptions{config.keep_checkpoints}),
+      federation_(guard_, registry_, *store_, *objects_, mailboxes_, revocations_, runner_, clock,
                   std::min(kHeartbeatInterval, config.liveness_window / 3)),
-      admin_(guard_, registry_, *store_, revocations_, *objects_, std::move(ca_cert_pem), clock) {}
+      admin_(guard_, registry_, *store_, revocations_, *objects_, runner_, std::move(ca_cert_pem),
+             clock) {}
 
 CoordinatorServer::~CoordinatorServer() { Shutdown(absl::Seconds(1)); }
 
@@ -42,8 +46,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   TESSERA_ASSIGN_OR_RETURN(auto objects,
                            ObjectStore::Open(config.state_dir, config.max_object_bytes));
   TESSERA_ASSIGN_OR_RETURN(auto store, Store::Open(config.state_dir + "/coordinator.db"));
-  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(
-      config, std::move(ca_cert_pem), std::move(store), std::move(objects), clock));
+  // Checks the sites' certificates inside secure aggregation (signed keys).
+  TESSERA_ASSIGN_OR_RETURN(auto authenticator,
+                           crypto::secagg::PeerAuthenticator::Create({ca_cert_pem, "site"}));
+  std::unique_ptr<CoordinatorServer> server(
+      new CoordinatorServer(config, std::move(ca_cert_pem), std::move(store), std::move(objects),
+                            std::move(authenticator), clock));
   // A revocation list that exists but cannot be used is fatal at start-up:
   // serving without it could admit revoked sites.
   TESSERA_RETURN_IF_ERROR(server->revocations_.ReloadIfChanged());
@@ -62,6 +70,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
         "`; is another process using the port, or is the address not on this machine?"));
   }
   server->poller_ = std::thread([raw = server.get()] { raw->PollRevocations(); });
+  server->runner_.Start();
   return server;
 }
 
@@ -81,6 +90,7 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
     poller_.join();
   }
   if (server_ == nullptr) return;
+  runner_.Stop();
   mailboxes_.Close();
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();

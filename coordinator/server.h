@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "coordinator/call_guard.h"
 #include "coordinator/coordinator_config.h"
+#include "coordinator/job_runner.h"
 #include "coordinator/mailboxes.h"
 #include "coordinator/object_store.h"
 #include "coordinator/revocations.h"
@@ -47,6 +48,7 @@ class CoordinatorServer {
  private:
   CoordinatorServer(const CoordinatorConfig& config, std::string ca_cert_pem,
                     std::unique_ptr<Store> store, std::unique_ptr<ObjectStore> objects,
+                    std::shared_ptr<const crypto::secagg::PeerAuthenticator> authenticator,
                     const Clock& clock);
   void PollRevocations();
 
@@ -57,6 +59,7 @@ class CoordinatorServer {
   RateLimiter limiter_;
   CallGuard guard_;
   SiteRegistry registry_;
+  JobRunner runner_;
   FederationService federation_;
   AdminService admin_;
   std::unique_ptr<grpc::Server> server_;

@@ -258,4 +258,43 @@ grpc::Status FederationService::GetWork(grpc::ServerContext* context,
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down; retry");
 }
 
+grpc::Status FederationService::SubmitStage(grpc::ServerContext* context,
+                                            const tessera::v1::StageSubmission* request,
+                                            tessera::v1::StageSubmissionResponse* response) {
+  auto identity = guard_.Admit(*context, {Role::kSite}, "Federation.SubmitStage");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  std::string payload;
+  if (request->has_uploaded()) {
+    const tessera::v1::ObjectRef& ref = request->uploaded();
+    auto size = objects_.Size(ref.sha256_hex());
+    if (!size.ok()) return transport::ToGrpcStatus(size.status());
+    auto bytes = objects_.Read(ref.sha256_hex(), 0, *size);
+    if (!bytes.ok()) return transport::ToGrpcStatus(bytes.status());
+    payload = std::move(*bytes);
+  } else {
+    payload = request->payload();
+  }
+  auto duplicate = runner_.Submit(identity->id, *request, payload);
+  if (!duplicate.ok()) {
+    Logger("rounds")->warn("stage submission refused site={} job={} round={} stage={} reason=\"{}\"",
+                           identity->id, request->round().job_id(), request->round().round(),
+                           tessera::v1::Stage_Name(request->round().stage()),
+                           std::string(duplicate.status().message()));
+    return transport::ToGrpcStatus(duplicate.status());
+  }
+  response->set_duplicate(*duplicate);
+  return grpc::Status::OK;
+}
+
+grpc::Status FederationService::Upload(grpc::ServerContext* context,
+                                       grpc::ServerReader<tessera::v1::UploadRequest>* reader,
+                                       tessera::v1::UploadResponse* response) {
+  auto identity = guard_.Admit(*context, {Role::kSite}, "Federation.Upload");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  auto received = ReceiveUpload(objects_, reader);
+  if (!received.ok()) return transport::ToGrpcStatus(received.status());
+  *response = *received;
+  return grpc::Status::OK;
+}
+
 }  // namespace tessera::coordinator

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "coordinator/call_guard.h"
+#include "coordinator/job_runner.h"
 #include "coordinator/mailboxes.h"
 #include "coordinator/object_store.h"
 #include "coordinator/revocations.h"
@@ -21,14 +22,15 @@ namespace tessera::coordinator {
 class FederationService final : public tessera::v1::Federation::Service {
  public:
   FederationService(CallGuard& guard, SiteRegistry& registry, Store& store, ObjectStore& objects,
-                    Mailboxes& mailboxes, const Revocations& revocations, const Clock& clock,
-                    absl::Duration heartbeat_interval)
+                    Mailboxes& mailboxes, const Revocations& revocations, JobRunner& runner,
+                    const Clock& clock, absl::Duration heartbeat_interval)
       : guard_(guard),
         registry_(registry),
         store_(store),
         objects_(objects),
         mailboxes_(mailboxes),
         revocations_(revocations),
+        runner_(runner),
         clock_(clock),
         heartbeat_interval_(heartbeat_interval) {}
 
@@ -41,6 +43,15 @@ class FederationService final : public tessera::v1::Federation::Service {
   // UNAUTHENTICATED if the site's certificate is revoked while it waits.
   grpc::Status GetWork(grpc::ServerContext* context, const tessera::v1::GetWorkRequest* request,
                        tessera::v1::GetWorkResponse* response) override;
+  // A site's message for a stage of the round in progress (inline, or an
+  // object it uploaded before), handed to the JobRunner.
+  grpc::Status SubmitStage(grpc::ServerContext* context,
+                           const tessera::v1::StageSubmission* request,
+                           tessera::v1::StageSubmissionResponse* response) override;
+  // A large stage payload (a masked input), stored by hash for SubmitStage.
+  grpc::Status Upload(grpc::ServerContext* context,
+                      grpc::ServerReader<tessera::v1::UploadRequest>* reader,
+                      tessera::v1::UploadResponse* response) override;
 
   static constexpr absl::Duration kMaxLongPoll = absl::Seconds(60);
 
@@ -51,6 +62,7 @@ class FederationService final : public tessera::v1::Federation::Service {
   ObjectStore& objects_;
   Mailboxes& mailboxes_;
   const Revocations& revocations_;
+  JobRunner& runner_;
   const Clock& clock_;
   const absl::Duration heartbeat_interval_;
 };
@@ -58,13 +70,15 @@ class FederationService final : public tessera::v1::Federation::Service {
 class AdminService final : public tessera::v1::Admin::Service {
  public:
   AdminService(CallGuard& guard, SiteRegistry& registry, Store& store, Revocations& revocations,
-               ObjectStore& objects, std::string ca_cert_pem, const Clock& clock)
+               ObjectStore& objects, JobRunner& runner, std::string ca_cert_pem,
+               const Clock& clock)
       : guard_(guard),
         registry_(registry),
         store_(store),
         ca_cert_pem_(std::move(ca_cert_pem)),
         revocations_(revocations),
         objects_(objects),
+        runner_(runner),
         clock_(clock),
         started_(clock.Now()) {}
 
@@ -86,7 +100,24 @@ class AdminService final : public tessera::v1::Admin::Service {
                               const tessera::v1::DownloadRequest* request,
                               grpc::ServerWriter<tessera::v1::Chunk>* writer) override;
 
+  // Jobs (job_service.cc).
+  grpc::Status SubmitJob(grpc::ServerContext* context, const tessera::v1::SubmitJobRequest* request,
+                         tessera::v1::SubmitJobResponse* response) override;
+  grpc::Status ListJobs(grpc::ServerContext* context, const tessera::v1::ListJobsRequest* request,
+                        tessera::v1::ListJobsResponse* response) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const tessera::v1::GetJobRequest* request,
+                      tessera::v1::GetJobResponse* response) override;
+  grpc::Status DecideJob(grpc::ServerContext* context, const tessera::v1::DecideJobRequest* request,
+                         tessera::v1::DecideJobResponse* response) override;
+  grpc::Status StopJob(grpc::ServerContext* context, const tessera::v1::StopJobRequest* request,
+                       tessera::v1::StopJobResponse* response) override;
+  grpc::Status GetModel(grpc::ServerContext* context, const tessera::v1::GetModelRequest* request,
+                        tessera::v1::GetModelResponse* response) override;
+
  private:
+  // The summary of `job` as listed.
+  tessera::v1::JobSummary Summarize(const JobRecord& job) const;
+
   // Appends to the audit chain; a failure is logged (the action stands).
   void Audit(const transport::PeerIdentity& actor, const std::string& action,
              const std::string& subject, const std::string& details);
@@ -97,6 +128,7 @@ class AdminService final : public tessera::v1::Admin::Service {
   const std::string ca_cert_pem_;
   Revocations& revocations_;
   ObjectStore& objects_;
+  JobRunner& runner_;
   const Clock& clock_;
   const absl::Time started_;
 };

@@ -102,8 +102,12 @@ absl::Status LocalFederation::StartAgent(const std::string& site,
                                          const std::map<std::string, std::string>& env) {
   // Each site offers one small dataset: 150 records, reported as ~100.
   const std::string csv = dir_.File("cohort-" + site + ".csv");
-  std::string rows = "age,outcome\n";
-  for (int i = 0; i < 150; ++i) absl::StrAppend(&rows, 40 + i % 40, ",", i % 2, "\n");
+  const AgentSetup setup = setups_.count(site) > 0 ? setups_.at(site) : AgentSetup{};
+  std::string rows = setup.cohort_csv;
+  if (rows.empty()) {
+    rows = "age,outcome\n";
+    for (int i = 0; i < 150; ++i) absl::StrAppend(&rows, 40 + i % 40, ",", i % 2, "\n");
+  }
   if (auto written = WriteText(csv, rows); !written.ok()) return written;
   const std::string config = dir_.File("agent-" + site + ".toml");
   auto status = WriteText(
@@ -111,12 +115,24 @@ absl::Status LocalFederation::StartAgent(const std::string& site,
                            "\"\nheartbeat_seconds = 1\nretry_max_seconds = 3\n[tls]\nca_file = \"", Pki("ca.pem"),
                            "\"\ncert_file = \"", Pki("site-" + site + ".pem"),
                            "\"\nkey_file = \"", Pki("site-" + site + ".key"), "\"\n",
-                           "[datasets.cohort]\nkind = \"csv\"\npath = \"", csv, "\"\n"));
+                           "[state]\ndir = \"", AgentStateDir(site), "\"\n",
+                           "[datasets.cohort]\nkind = \"csv\"\npath = \"", csv, "\"\n",
+                           setup.extra_toml));
   if (!status.ok()) return status;
   auto process = Subprocess::Start({Binaries::Agent(), "run", "--config", config},
                                    dir_.File("agent-" + site + ".log"), env);
   if (!process.ok()) return process.status();
   processes_.emplace("agent-" + site, std::move(*process));
+  return absl::OkStatus();
+}
+
+absl::Status LocalFederation::KillAgent(const std::string& site) {
+  auto it = processes_.find("agent-" + site);
+  if (it == processes_.end()) return absl::NotFoundError(absl::StrCat("no agent for ", site));
+  it->second.Signal(SIGKILL);
+  auto result = it->second.Wait(absl::Seconds(10));
+  if (!result.ok()) return result.status();
+  processes_.erase(it);
   return absl::OkStatus();
 }
 

@@ -38,10 +38,22 @@ class LocalFederation {
   std::string CoordinatorOutput() const;
   std::string AgentOutput(const std::string& site) const;
 
+  // What an agent offers and allows, when a test needs more than the
+  // default small cohort and default policy.
+  struct AgentSetup {
+    std::string cohort_csv;   // the `cohort` dataset's file contents ("" = default rows)
+    std::string extra_toml;   // appended to agent.toml (e.g. a [policy] table)
+  };
+  void SetAgentSetup(const std::string& site, AgentSetup setup) { setups_[site] = std::move(setup); }
+
   // Starts the agent for `site` (one of the sites given to Start), with
-  // `env` added to its environment.
+  // `env` added to its environment. Its state (ledger) lives in
+  // dir()/state-SITE, which survives restarts of the agent.
   absl::Status StartAgent(const std::string& site,
                           const std::map<std::string, std::string>& env = {});
+  // Sends SIGKILL to the agent of `site` and waits for it to die.
+  absl::Status KillAgent(const std::string& site);
+  std::string AgentStateDir(const std::string& site) const { return dir_.File("state-" + site); }
 
   // Waits up to `timeout` for the agent of `site` to exit by itself and
   // returns its result; DEADLINE_EXCEEDED while it still runs.
@@ -70,6 +82,7 @@ class LocalFederation {
 
  private:
   LocalFederation() = default;
+  std::map<std::string, AgentSetup> setups_;
   TempDir dir_;
   int port_ = 0;
   int coordinator_starts_ = 0;

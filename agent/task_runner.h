@@ -1,0 +1,82 @@
+// The agent's work loop: it long-polls the coordinator for work (GetWork),
+// and for each round it is given
+//   1. checks the task — the job's canonical JSON parses, the dataset is
+//      one this trust offers, the site is a participant, the public round
+//      randomness is well formed — and what the round would cost against
+//      the trust's local policy and its own privacy ledger (refusing with a
+//      reason the coordinator records when a rule says no);
+//   2. runs the site's half of secure aggregation (agent/round/
+//      secagg_session.h), answering each stage input as it arrives;
+//   3. at the masked-input stage computes its contribution (statistics, or
+//      evaluation + local training, agent/local_round.h), RECORDS THE ROUND
+//      IN ITS LEDGER, and only then encodes, masks and sends it — so a crash
+//      can never leave privacy spent but unrecorded.
+// A round the coordinator aborts, or one whose stage deadline passed, is
+// forgotten with its secrets.
+//
+// Thread-safety: Run() blocks the calling thread until `stop` is notified;
+// nothing else is shared.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "agent/agent_config.h"
+#include "agent/backoff.h"
+#include "agent/ledger/privacy_ledger_store.h"
+#include "crypto/secagg/authentication.h"
+#include "crypto/signature.h"
+#include "tessera.grpc.pb.h"
+
+namespace tessera::agent {
+
+class TaskRunner {
+ public:
+  // Loads the site's certificate and key and creates the channel (no
+  // network traffic yet). Errors name the file that cannot be used.
+  static absl::StatusOr<std::unique_ptr<TaskRunner>> Create(const AgentConfig& config,
+                                                           PrivacyLedgerStore& ledger);
+  ~TaskRunner();
+
+  // Polls for work until `stop` is notified. Returns OK on stop;
+  // PERMISSION_DENIED / UNAUTHENTICATED at once when the coordinator refuses
+  // this agent's certificate.
+  absl::Status Run(absl::Notification& stop);
+
+ private:
+  struct Round;
+
+  TaskRunner(const AgentConfig& config, PrivacyLedgerStore& ledger, std::string site_id,
+             std::string certificate_pem, std::unique_ptr<crypto::Signer> signer,
+             std::shared_ptr<const crypto::secagg::PeerAuthenticator> authenticator,
+             std::unique_ptr<tessera::v1::Federation::Stub> stub);
+
+  void HandleTask(const tessera::v1::Task& task);
+  void HandleStageInput(const tessera::v1::StageInput& input);
+  // Prepares the round (data, policy) and starts secure aggregation; an
+  // error becomes a refusal with `reason`.
+  absl::Status StartRound(const tessera::v1::Task& task, Round& round,
+                          tessera::v1::Refusal::Reason* reason);
+  // This site's contribution (called once, at the masked-input stage).
+  absl::StatusOr<std::vector<uint32_t>> Contribution(Round& round);
+  absl::Status Send(const tessera::v1::RoundRef& ref, const std::vector<uint8_t>& payload);
+  void Refuse(const tessera::v1::RoundRef& ref, tessera::v1::Refusal::Reason reason,
+              const std::string& message);
+  absl::StatusOr<std::string> Fetch(const tessera::v1::ObjectRef& ref);
+
+  AgentConfig config_;
+  PrivacyLedgerStore& ledger_;
+  const std::string site_id_;
+  const std::string certificate_pem_;
+  std::unique_ptr<crypto::Signer> signer_;
+  std::shared_ptr<const crypto::secagg::PeerAuthenticator> authenticator_;
+  std::unique_ptr<tessera::v1::Federation::Stub> stub_;
+  Backoff backoff_;
+  // Rounds in progress, by "job/round/attempt".
+  std::map<std::string, std::unique_ptr<Round>> rounds_;
+};
+
+}  // namespace tessera::agent

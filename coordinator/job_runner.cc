@@ -1,0 +1,622 @@
+#include "coordinator/job_runner.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/data/statistics.h"
+#include "agent/ledger/privacy_ledger_store.h"
+#include "common/flat_params.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "coordinator/job/job_json.h"
+#include "coordinator/job/round_id.h"
+#include "coordinator/strategy/aggregate_layout.h"
+#include "coordinator/strategy/server_optimizer.h"
+#include "crypto/random.h"
+#include "crypto/sha256.h"
+#include "model/roc_auc.h"
+#include "nlohmann/json.hpp"
+
+namespace tessera::coordinator {
+
+namespace secagg = crypto::secagg;
+using tessera::v1::RoundKind;
+
+struct JobRunner::ActiveRound {
+  JobRecord job;
+  JobSpec spec;
+  RoundKind kind = RoundKind::ROUND_KIND_UNSPECIFIED;
+  uint32_t round = 0;
+  uint32_t attempt = 0;
+  std::vector<std::string> participants;
+  std::string seed;  // 32 bytes of public randomness
+  std::unique_ptr<SecureRound> secure;
+  std::optional<AggregateCodec> codec;
+  std::optional<strategy::AggregateLayout> layout;  // training rounds
+  std::optional<CheckpointRecord> checkpoint;       // the global model the round starts from
+  absl::Time started;
+  absl::Time stage_started;
+  std::map<std::string, ParticipantRecord> refused;
+  std::map<std::string, uint64_t> record_buckets;  // site -> record-count bucket of the dataset
+};
+
+namespace {
+
+std::shared_ptr<spdlog::logger> Log() { return Logger("rounds"); }
+
+AuditEvent CoordinatorEvent(absl::Time now, const std::string& action, const std::string& subject,
+                            const nlohmann::json& details) {
+  return {now, "coordinator", "coordinator", action, subject, details.dump()};
+}
+
+tessera::v1::RoundRef RefOf(const std::string& job_id, uint32_t round, uint32_t attempt,
+                            tessera::v1::Stage stage) {
+  tessera::v1::RoundRef ref;
+  ref.set_job_id(job_id);
+  ref.set_round(round);
+  ref.set_attempt(attempt);
+  ref.set_stage(stage);
+  return ref;
+}
+
+std::string DescribeRound(const std::string& job_id, uint32_t round, uint32_t attempt) {
+  return absl::StrCat("job `", job_id, "` round ", round, " attempt ", attempt);
+}
+
+}  // namespace
+
+tessera::v1::Stage ToProtoStage(SecAggStage stage) {
+  switch (stage) {
+    case SecAggStage::kAdvertiseKeys: return tessera::v1::STAGE_ADVERTISE_KEYS;
+    case SecAggStage::kShareKeys: return tessera::v1::STAGE_SHARE_KEYS;
+    case SecAggStage::kMaskedInput: return tessera::v1::STAGE_MASKED_INPUT;
+    case SecAggStage::kConsistencyCheck: return tessera::v1::STAGE_CONSISTENCY_CHECK;
+    case SecAggStage::kUnmask: return tessera::v1::STAGE_UNMASK;
+    case SecAggStage::kDone:
+    case SecAggStage::kAborted: break;
+  }
+  return tessera::v1::STAGE_UNSPECIFIED;
+}
+
+std::optional<SecAggStage> FromProtoStage(tessera::v1::Stage stage) {
+  switch (stage) {
+    case tessera::v1::STAGE_ADVERTISE_KEYS: return SecAggStage::kAdvertiseKeys;
+    case tessera::v1::STAGE_SHARE_KEYS: return SecAggStage::kShareKeys;
+    case tessera::v1::STAGE_MASKED_INPUT: return SecAggStage::kMaskedInput;
+    case tessera::v1::STAGE_CONSISTENCY_CHECK: return SecAggStage::kConsistencyCheck;
+    case tessera::v1::STAGE_UNMASK: return SecAggStage::kUnmask;
+    default: return std::nullopt;
+  }
+}
+
+JobRunner::JobRunner(Store& store, ObjectStore& objects, Mailboxes& mailboxes,
+                     SiteRegistry& registry, Revocations& revocations,
+                     std::shared_ptr<const secagg::PeerAuthenticator> authenticator,
+                     const Clock& clock, JobRunnerOptions options)
+    : store_(store),
+      objects_(objects),
+      mailboxes_(mailboxes),
+      registry_(registry),
+      revocations_(revocations),
+      authenticator_(std::move(authenticator)),
+      clock_(clock),
+      options_(options) {}
+
+JobRunner::~JobRunner() { Stop(); }
+
+void JobRunner::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void JobRunner::Stop() {
+  {
+    absl::MutexLock lock(&mutex_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void JobRunner::Wake() {
+  absl::MutexLock lock(&mutex_);
+  wake_ = true;
+}
+
+void JobRunner::Loop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mutex_);
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return wake_ || stopping_; };
+      mutex_.AwaitWithTimeout(absl::Condition(&woken), options_.tick);
+      if (stopping_) return;
+      wake_ = false;
+    }
+    Tick(clock_.Now());
+  }
+}
+
+void JobRunner::Tick(absl::Time now) {
+  absl::MutexLock lock(&mutex_);
+  if (active_ != nullptr) {
+    DriveRound(now);
+    return;
+  }
+  auto jobs = store_.ListJobs();
+  if (!jobs.ok()) {
+    Log()->error("jobs not read from the store error=\"{}\"", std::string(jobs.status().message()));
+    return;
+  }
+  // Oldest first: ListJobs is newest first.
+  for (auto it = jobs->rbegin(); it != jobs->rend(); ++it) {
+    if (it->state != JobState::kApproved && it->state != JobState::kRunning) continue;
+    if (TryStartRound(*it, now)) return;
+  }
+}
+
+bool JobRunner::TryStartRound(const JobRecord& job, absl::Time now) {
+  auto started = StartRound(job, now);
+  if (!started.ok()) {
+    FailJob(job.job_id, std::string(started.status().message()), now);
+    return false;
+  }
+  return *started;
+}
+
+absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now) {
+  TESSERA_ASSIGN_OR_RETURN(JobSpec spec, JobSpecFromJson(job.spec_json));
+  const bool needs_statistics =
+      !agent::data::NumericFeatureNames(spec.schema).empty() && job.standardization_json.empty();
+  if (!needs_statistics && job.rounds_completed >= spec.rounds) {
+    TESSERA_RETURN_IF_ERROR(store_.SetJobState(
+        job.job_id, JobState::kCompleted, "",
+        CoordinatorEvent(now, "job.completed", job.job_id, {{"rounds", job.rounds_completed}})));
+    waiting_.erase(job.job_id);
+    Log()->info("job completed job={} rounds={}", job.job_id, job.rounds_completed);
+    return false;
+  }
+  const uint32_t round = needs_statistics ? 0 : static_cast<uint32_t>(job.rounds_completed + 1);
+
+  TESSERA_ASSIGN_OR_RETURN(std::vector<RoundRecord> history, store_.ListRounds(job.job_id));
+  uint32_t attempt = 1;
+  std::string last_reason;
+  for (const RoundRecord& record : history) {
+    if (record.round == round && record.outcome == "aborted") {
+      ++attempt;
+      last_reason = record.reason;
+    }
+  }
+  if (attempt > static_cast<uint32_t>(spec.max_attempts)) {
+    return absl::AbortedError(absl::StrCat("round ", round, " failed ", spec.max_attempts,
+                                           " times; the last attempt: ", last_reason));
+  }
+
+  // Eligible: connected, not revoked, offering the job's dataset.
+  std::vector<std::string> eligible;
+  std::map<std::string, uint64_t> buckets;
+  for (const SiteState& site : registry_.List()) {
+    if (!site.connected) continue;
+    if (revocations_.RevokedAt(site.report.certificate_serial).has_value()) continue;
+    for (const DatasetSummary& dataset : site.report.datasets) {
+      if (dataset.name == spec.dataset) {
+        eligible.push_back(site.site_id);
+        buckets[site.site_id] = dataset.record_count_bucket;
+      }
+    }
+  }
+  if (static_cast<int64_t>(eligible.size()) < spec.min_sites) {
+    std::string reason = absl::StrCat("waiting for sites: ", eligible.size(),
+                                      " connected site(s) offer dataset `", spec.dataset,
+                                      "`; the job needs at least ", spec.min_sites);
+    if (waiting_[job.job_id] != reason) Log()->info("job waiting job={} reason=\"{}\"", job.job_id, reason);
+    waiting_[job.job_id] = std::move(reason);
+    return false;
+  }
+  waiting_.erase(job.job_id);
+
+  if (job.state == JobState::kApproved) {
+    TESSERA_RETURN_IF_ERROR(store_.SetJobState(
+        job.job_id, JobState::kRunning, "",
+        CoordinatorEvent(now, "job.started", job.job_id, nlohmann::json::object())));
+  }
+
+  auto active = std::make_unique<ActiveRound>();
+  active->job = job;
+  active->spec = spec;
+  active->kind = needs_statistics ? tessera::v1::ROUND_KIND_STATISTICS
+                                  : tessera::v1::ROUND_KIND_TRAINING;
+  active->round = round;
+  active->attempt = attempt;
+
+  // A random subset of at most max_sites, drawn from the OS generator.
+  std::array<uint8_t, 32> seed{};
+  TESSERA_RETURN_IF_ERROR(crypto::RandomBytes(absl::MakeSpan(seed)));
+  std::seed_seq shuffle_seed(seed.begin(), seed.end());
+  std::mt19937_64 shuffle(shuffle_seed);
+  std::shuffle(eligible.begin(), eligible.end(), shuffle);
+  if (static_cast<int64_t>(eligible.size()) > spec.max_sites) {
+    eligible.resize(static_cast<size_t>(spec.max_sites));
+  }
+  std::sort(eligible.begin(), eligible.end());
+  active->participants = eligible;
+  for (const std::string& site : eligible) active->record_buckets[site] = buckets[site];
+  // Fresh public randomness for this attempt (neighbour graph, rotation).
+  TESSERA_RETURN_IF_ERROR(crypto::RandomBytes(absl::MakeSpan(seed)));
+  active->seed.assign(seed.begin(), seed.end());
+
+  if (needs_statistics) {
+    const auto values =
+        static_cast<int64_t>(3 * agent::data::NumericFeatureNames(spec.schema).size());
+    TESSERA_ASSIGN_OR_RETURN(AggregateCodec codec, AggregateCodec::ForStatistics(spec, values));
+    active->codec = std::move(codec);
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(strategy::AggregateLayout layout,
+                             TrainingLayout(spec, job.dimension));
+    TESSERA_ASSIGN_OR_RETURN(AggregateCodec codec, AggregateCodec::ForTraining(spec, layout));
+    active->layout = std::move(layout);
+    active->codec = std::move(codec);
+    TESSERA_ASSIGN_OR_RETURN(CheckpointRecord checkpoint, store_.LatestCheckpoint(job.job_id));
+    active->checkpoint = std::move(checkpoint);
+  }
+
+  secagg::RoundParameters parameters;
+  parameters.job_id = job.job_id;
+  parameters.round = SecAggRoundNumber(round, attempt);
+  parameters.participants = active->participants;
+  parameters.threshold = static_cast<uint32_t>(spec.secagg_threshold);
+  parameters.neighbours = static_cast<uint32_t>(spec.secagg_neighbours);
+  parameters.bit_width = static_cast<uint32_t>(spec.secagg_bit_width);
+  parameters.vector_length = active->codec->word_count();
+  parameters.graph_seed = seed;
+  TESSERA_ASSIGN_OR_RETURN(
+      active->secure,
+      SecureRound::Create({parameters, authenticator_, now}, spec.stage_timeout, now));
+  active->started = now;
+  active->stage_started = now;
+
+  // The task, the same for every participant.
+  tessera::v1::GetWorkResponse work;
+  tessera::v1::Task& task = *work.mutable_task();
+  *task.mutable_round() = RefOf(job.job_id, round, attempt, tessera::v1::STAGE_TRAIN);
+  task.set_kind(active->kind);
+  task.set_dataset(spec.dataset);
+  TESSERA_ASSIGN_OR_RETURN(uint64_t model_size, objects_.Size(job.model_sha256));
+  task.mutable_model()->set_sha256_hex(job.model_sha256);
+  task.mutable_model()->set_size_bytes(model_size);
+  if (active->checkpoint.has_value()) {
+    // The object store serves the parameters to the sites by hash.
+    TESSERA_ASSIGN_OR_RETURN(std::string sha, objects_.Put(active->checkpoint->parameters));
+    task.mutable_global_parameters()->set_sha256_hex(sha);
+    task.mutable_global_parameters()->set_size_bytes(active->checkpoint->parameters.size());
+  }
+  task.set_job_json(job.spec_json);
+  for (const std::string& site : active->participants) task.add_participants(site);
+  task.set_round_seed(active->seed);
+  task.set_stage_deadline_unix_ms(absl::ToUnixMillis(active->secure->stage_deadline()));
+  task.set_standardization_json(job.standardization_json);
+  for (const std::string& site : active->participants) mailboxes_.Post(site, work);
+
+  Log()->info("round started job={} round={} attempt={} kind={} sites={} vector_words={}",
+              job.job_id, round, attempt, needs_statistics ? "statistics" : "training",
+              absl::StrJoin(active->participants, ","), parameters.vector_length);
+  active_ = std::move(active);
+  return true;
+}
+
+void JobRunner::PostStageInputs(const std::vector<StageDelivery>& deliveries) {
+  for (const StageDelivery& delivery : deliveries) {
+    tessera::v1::GetWorkResponse work;
+    tessera::v1::StageInput& input = *work.mutable_stage_input();
+    *input.mutable_round() =
+        RefOf(active_->job.job_id, active_->round, active_->attempt, ToProtoStage(delivery.stage));
+    input.set_payload(delivery.payload.data(), delivery.payload.size());
+    input.set_stage_deadline_unix_ms(absl::ToUnixMillis(active_->secure->stage_deadline()));
+    mailboxes_.Post(delivery.site_id, std::move(work));
+  }
+}
+
+void JobRunner::DriveRound(absl::Time now) {
+  ActiveRound& active = *active_;
+  const SecAggStage before = active.secure->stage();
+  auto deliveries = active.secure->Advance(now);
+  if (!deliveries.ok()) {
+    AbortRound(std::string(deliveries.status().message()), now);
+    return;
+  }
+  const SecAggStage stage = active.secure->stage();
+  if (stage != before) {
+    active.stage_started = now;
+    Log()->info("stage closed job={} round={} attempt={} closed=\"{}\" next=\"{}\"",
+                active.job.job_id, active.round, active.attempt, SecAggStageName(before),
+                SecAggStageName(stage));
+  }
+  if (stage == SecAggStage::kAborted) {
+    AbortRound(std::string(active.secure->abort_status().message()), now);
+    return;
+  }
+  PostStageInputs(*deliveries);
+  if (stage != SecAggStage::kDone) return;
+  absl::Status finished = FinishRound(now);
+  if (!finished.ok()) {
+    AbortRound(std::string(finished.message()), now);
+    return;
+  }
+  active_.reset();
+}
+
+absl::Status JobRunner::FinishRound(absl::Time now) {
+  return active_->kind == tessera::v1::ROUND_KIND_STATISTICS ? FinishStatistics(now)
+                                                             : FinishTraining(now);
+}
+
+RoundRecord JobRunner::RecordOf(const std::string& outcome, const std::string& reason,
+                                absl::Time now, const std::vector<std::string>& included) const {
+  const ActiveRound& active = *active_;
+  RoundRecord record;
+  record.job_id = active.job.job_id;
+  record.round = active.round;
+  record.attempt = active.attempt;
+  record.outcome = outcome;
+  record.reason = reason;
+  record.started_at = active.started;
+  record.finished_at = now;
+  record.metrics_json = "{}";
+  for (const std::string& site : active.participants) {
+    ParticipantRecord participant{site, "dropped", ""};
+    if (auto it = active.refused.find(site); it != active.refused.end()) {
+      participant = it->second;
+    } else if (std::find(included.begin(), included.end(), site) != included.end()) {
+      participant.status = "included";
+    } else if (outcome == "aborted") {
+      participant.status = "excluded";
+      participant.detail = "the attempt was aborted";
+    }
+    record.participants.push_back(std::move(participant));
+  }
+  return record;
+}
+
+absl::Status JobRunner::FinishStatistics(absl::Time now) {
+  ActiveRound& active = *active_;
+  const secagg::AggregateResult& result = active.secure->result();
+  std::vector<double> sums;
+  TESSERA_RETURN_IF_ERROR(active.codec->DecodeStatistics(result.sum, &sums));
+  Eigen::VectorXd aggregated = Eigen::Map<const Eigen::VectorXd>(
+      sums.data(), static_cast<Eigen::Index>(sums.size()));
+  TESSERA_ASSIGN_OR_RETURN(agent::data::Standardization standardization,
+                           agent::data::StandardizationFromSums(active.spec.schema, aggregated));
+  const nlohmann::json json = {{"columns", standardization.columns},
+                               {"mean", standardization.mean},
+                               {"stddev", standardization.stddev}};
+  RoundRecord record = RecordOf("completed", "", now, result.included_sites);
+  record.metrics_json =
+      nlohmann::json{{"sites", result.included_sites.size()}}.dump();
+  TESSERA_RETURN_IF_ERROR(store_.CommitStatistics(
+      record, json.dump(),
+      CoordinatorEvent(now, "round.completed", active.job.job_id,
+                       {{"round", 0}, {"attempt", active.attempt}, {"kind", "statistics"},
+                        {"sites", result.included_sites}})));
+  Log()->info("statistics round completed job={} attempt={} sites={}", active.job.job_id,
+              active.attempt, result.included_sites.size());
+  return absl::OkStatus();
+}
+
+absl::Status JobRunner::FinishTraining(absl::Time now) {
+  ActiveRound& active = *active_;
+  const JobSpec& spec = active.spec;
+  const secagg::AggregateResult& result = active.secure->result();
+  const auto sites = static_cast<int64_t>(result.included_sites.size());
+
+  std::vector<float> values;
+  TESSERA_RETURN_IF_ERROR(
+      active.codec->Decode(result.sum, RotationSeed(active.seed), &values));
+  const strategy::AggregateLayout& layout = *active.layout;
+  TESSERA_ASSIGN_OR_RETURN(strategy::AggregatedUpdate update,
+                           strategy::ReadAggregatedUpdate(layout, values, sites));
+
+  TESSERA_ASSIGN_OR_RETURN(strategy::ServerOptimizer optimizer,
+                           strategy::ServerOptimizer::Create(spec.strategy, active.job.dimension));
+  if (!active.checkpoint->optimizer_state.empty()) {
+    TESSERA_RETURN_IF_ERROR(optimizer.RestoreState(active.checkpoint->optimizer_state));
+  }
+  TESSERA_ASSIGN_OR_RETURN(Eigen::VectorXf global,
+                           ParametersFromBytes(active.checkpoint->parameters, active.job.dimension));
+  TESSERA_ASSIGN_OR_RETURN(ModelSpec flat_spec,
+                           ModelSpec::Create({{"parameters", {active.job.dimension}}}));
+  TESSERA_ASSIGN_OR_RETURN(FlatParams start, FlatParams::FromValues(flat_spec, std::move(global)));
+  TESSERA_ASSIGN_OR_RETURN(FlatParams next, optimizer.Step(start, update));
+
+  // Federation-wide metrics of the global model the round started from, on
+  // every site's hold-out split.
+  nlohmann::json metrics = {{"sites", sites}};
+  TESSERA_ASSIGN_OR_RETURN(float count, layout.ReadSlot(values, strategy::kEvalCountSlot));
+  TESSERA_ASSIGN_OR_RETURN(float loss_sum, layout.ReadSlot(values, strategy::kEvalLossSumSlot));
+  TESSERA_ASSIGN_OR_RETURN(float correct, layout.ReadSlot(values, strategy::kEvalCorrectSlot));
+  metrics["examples"] = std::llround(count);
+  if (count > 0.5f) {
+    metrics["loss"] = loss_sum / count;
+    if (spec.schema.label.type == agent::data::ColumnType::kBinary) metrics["accuracy"] = correct / count;
+  }
+  if (layout.Has(strategy::kEvalHistogramPositiveBlock)) {
+    TESSERA_ASSIGN_OR_RETURN(auto positives,
+                             layout.ReadBlock(values, strategy::kEvalHistogramPositiveBlock));
+    TESSERA_ASSIGN_OR_RETURN(auto negatives,
+                             layout.ReadBlock(values, strategy::kEvalHistogramNegativeBlock));
+    std::vector<int64_t> pos, neg;
+    for (float v : positives) pos.push_back(std::max<int64_t>(0, std::llround(v)));
+    for (float v : negatives) neg.push_back(std::max<int64_t>(0, std::llround(v)));
+    auto auc = model::RocAucFromHistograms(neg, pos);
+    if (auc.ok()) metrics["auc"] = *auc;
+  }
+
+  RoundCommit commit;
+  commit.round = RecordOf("completed", "", now, result.included_sites);
+  commit.round.metrics_json = metrics.dump();
+  commit.checkpoint.job_id = active.job.job_id;
+  commit.checkpoint.round = active.round;
+  commit.checkpoint.parameters = ParameterBytes(next.values());
+  commit.checkpoint.parameters_sha256 =
+      Sha256Hex(crypto::Sha256(crypto::AsBytes(commit.checkpoint.parameters)));
+  commit.checkpoint.optimizer_state = optimizer.SerializeState();
+  commit.checkpoint.created_at = now;
+  for (const std::string& site : result.included_sites) {
+    LedgerRecord entry;
+    entry.job_id = active.job.job_id;
+    entry.round = active.round;
+    entry.site_id = site;
+    entry.dataset = spec.dataset;
+    entry.recorded_at = now;
+    nlohmann::json event = {{"mode", std::string(PrivacyModeName(spec.privacy_mode))}};
+    privacy::PrivacyLedger ledger;
+    if (spec.privacy_mode == PrivacyMode::kRecord) {
+      // The coordinator knows the site's record count only as a coarse
+      // bucket; the site's own ledger and receipt carry the exact values.
+      const int64_t records = std::max<int64_t>(
+          1, static_cast<int64_t>(active.record_buckets[site]));
+      auto plan = PlanRecordLevel(spec, records);
+      if (plan.ok()) {
+        TESSERA_RETURN_IF_ERROR(ledger.Add(plan->step_event, plan->steps_per_round));
+        event["estimated_from_record_count_bucket"] = records;
+      }
+    } else if (spec.privacy_mode == PrivacyMode::kSite) {
+      TESSERA_ASSIGN_OR_RETURN(SiteLevelPlan plan, PlanSiteLevel(spec, active.job.dimension));
+      TESSERA_RETURN_IF_ERROR(ledger.Add(plan.round_event, 1));
+    }
+    event["events"] = nlohmann::json::parse(agent::EventsToJson(ledger));
+    entry.event_json = event.dump();
+    commit.ledger.push_back(std::move(entry));
+  }
+  commit.audit = CoordinatorEvent(now, "round.completed", active.job.job_id,
+                                  {{"round", active.round},
+                                   {"attempt", active.attempt},
+                                   {"sites", result.included_sites},
+                                   {"parameters_sha256", commit.checkpoint.parameters_sha256}});
+  commit.keep_checkpoints = options_.keep_checkpoints;
+  TESSERA_RETURN_IF_ERROR(store_.CommitRound(commit));
+  Log()->info("round completed job={} round={} attempt={} sites={} metrics={}", active.job.job_id,
+              active.round, active.attempt, sites, metrics.dump());
+  return absl::OkStatus();
+}
+
+void JobRunner::AbortRound(const std::string& reason, absl::Time now) {
+  ActiveRound& active = *active_;
+  Log()->warn("round aborted job={} round={} attempt={} reason=\"{}\"", active.job.job_id,
+              active.round, active.attempt, reason);
+  absl::Status recorded = store_.RecordAbortedAttempt(
+      RecordOf("aborted", reason, now, {}),
+      CoordinatorEvent(now, "round.aborted", active.job.job_id,
+                       {{"round", active.round}, {"attempt", active.attempt}, {"reason", reason}}));
+  if (!recorded.ok()) {
+    Log()->error("aborted attempt not recorded job={} error=\"{}\"", active.job.job_id,
+                 std::string(recorded.message()));
+  }
+  tessera::v1::GetWorkResponse work;
+  *work.mutable_aborted()->mutable_round() =
+      RefOf(active.job.job_id, active.round, active.attempt, tessera::v1::STAGE_UNSPECIFIED);
+  work.mutable_aborted()->set_reason(reason);
+  for (const std::string& site : active.participants) mailboxes_.Post(site, work);
+  active_.reset();
+}
+
+void JobRunner::FailJob(const std::string& job_id, const std::string& reason, absl::Time now) {
+  Log()->error("job failed job={} reason=\"{}\"", job_id, reason);
+  waiting_.erase(job_id);
+  absl::Status status = store_.SetJobState(
+      job_id, JobState::kFailed, reason,
+      CoordinatorEvent(now, "job.failed", job_id, {{"reason", reason}}));
+  if (!status.ok()) {
+    Log()->error("job state not recorded job={} error=\"{}\"", job_id,
+                 std::string(status.message()));
+  }
+}
+
+absl::StatusOr<bool> JobRunner::Submit(const std::string& site,
+                                       const tessera::v1::StageSubmission& submission,
+                                       const std::string& payload) {
+  absl::MutexLock lock(&mutex_);
+  const tessera::v1::RoundRef& ref = submission.round();
+  if (active_ == nullptr || ref.job_id() != active_->job.job_id ||
+      ref.round() != active_->round || ref.attempt() != active_->attempt) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        DescribeRound(ref.job_id(), ref.round(), ref.attempt()), " is not in progress"));
+  }
+  ActiveRound& active = *active_;
+  if (std::find(active.participants.begin(), active.participants.end(), site) ==
+      active.participants.end()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "`", site, "` is not a participant of ",
+        DescribeRound(ref.job_id(), ref.round(), ref.attempt())));
+  }
+  if (submission.has_refusal()) {
+    const bool duplicate = active.refused.count(site) > 0;
+    active.refused[site] = {site, "refused", submission.refusal().message()};
+    active.secure->Drop(site);
+    wake_ = true;
+    if (!duplicate) {
+      Log()->warn("task refused job={} round={} site={} reason=\"{}\"", active.job.job_id,
+                  active.round, site, submission.refusal().message());
+      absl::Status audited = store_.AppendAudit(
+          {clock_.Now(), site, "site", "task.refused", active.job.job_id,
+           nlohmann::json{{"round", active.round},
+                          {"attempt", active.attempt},
+                          {"reason", tessera::v1::Refusal::Reason_Name(submission.refusal().reason())},
+                          {"message", submission.refusal().message()}}
+               .dump()})
+                                .status();
+      if (!audited.ok()) {
+        Log()->error("refusal not audited error=\"{}\"", std::string(audited.message()));
+      }
+    }
+    return duplicate;
+  }
+  std::optional<SecAggStage> stage = FromProtoStage(ref.stage());
+  if (!stage.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a submission must name a secure-aggregation stage, not ",
+                     tessera::v1::Stage_Name(ref.stage())));
+  }
+  const auto* bytes = reinterpret_cast<const uint8_t*>(payload.data());
+  TESSERA_ASSIGN_OR_RETURN(SecureRound::SubmitResult result,
+                           active.secure->Submit(site, *stage, crypto::ByteSpan(bytes, payload.size())));
+  wake_ = true;
+  return result.duplicate;
+}
+
+std::optional<tessera::v1::JobProgress> JobRunner::Progress(const std::string& job_id) const {
+  absl::MutexLock lock(&mutex_);
+  if (active_ == nullptr || active_->job.job_id != job_id) return std::nullopt;
+  const ActiveRound& active = *active_;
+  tessera::v1::JobProgress progress;
+  progress.set_round(active.round);
+  progress.set_attempt(active.attempt);
+  progress.set_kind(active.kind);
+  progress.set_stage(ToProtoStage(active.secure->stage()));
+  progress.set_stage_name(SecAggStageName(active.secure->stage()));
+  progress.set_sites_selected(static_cast<uint32_t>(active.participants.size()));
+  const std::vector<std::string> pending = active.secure->PendingSites();
+  for (const std::string& site : pending) {
+    if (active.refused.count(site) == 0) progress.add_waiting_for(site);
+  }
+  progress.set_sites_reported(static_cast<uint32_t>(active.secure->accepted_count()));
+  progress.set_sites_needed(static_cast<uint32_t>(active.spec.secagg_threshold));
+  progress.set_stage_started_unix_ms(absl::ToUnixMillis(active.stage_started));
+  progress.set_stage_deadline_unix_ms(absl::ToUnixMillis(active.secure->stage_deadline()));
+  return progress;
+}
+
+std::string JobRunner::WaitingReason(const std::string& job_id) const {
+  absl::MutexLock lock(&mutex_);
+  auto it = waiting_.find(job_id);
+  return it == waiting_.end() ? "" : it->second;
+}
+
+absl::Status JobRunner::StopJob(const std::string& job_id, const std::string& reason,
+                                const AuditEvent& audit) {
+  absl::MutexLock lock(&mutex_);
+  TESSERA_RETURN_IF_ERROR(store_.SetJobState(job_id, JobState::kStopped, reason, audit));
+  waiting_.erase(job_id);
+  if (active_ != nullptr && active_->job.job_id == job_id) {
+    AbortRound(absl::StrCat("the job was stopped: ", reason), clock_.Now());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tessera::coordinator
