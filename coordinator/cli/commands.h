@@ -28,5 +28,11 @@ void AddStatusCommand(CLI::App& app, CommandResult& result, ConnectionOptions& c
 void AddSitesCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
 void AddPkiCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
 void AddPrivacyCommands(CLI::App& app, CommandResult& result);
+void AddJobCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
+
+// Only in a build with libtorch (TESSERA_CLI_WITH_TORCH; model_commands.cc):
+// `job submit`, added to the `job` group, and `model export`.
+void AddJobSubmitCommand(CLI::App* job, CommandResult& result, ConnectionOptions& connection);
+void AddModelCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
 
 }  // namespace tessera::cli

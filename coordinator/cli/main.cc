@@ -22,5 +22,9 @@ int main(int argc, char** argv) {
   cli::AddSitesCommands(app, result, connection);
   cli::AddPkiCommands(app, result, connection);
   cli::AddPrivacyCommands(app, result);
+  cli::AddJobCommands(app, result, connection);
+#ifdef TESSERA_CLI_WITH_TORCH
+  cli::AddModelCommands(app, result, connection);
+#endif
   return RunApp(app, result, argc, argv);
 }
