@@ -78,7 +78,9 @@ std::string Rfc3339(int64_t unix_ms) {
 
 std::string DurationText(absl::Duration d) {
   if (d < absl::ZeroDuration()) d = absl::ZeroDuration();
-  return absl::FormatDuration(absl::Trunc(d, absl::Seconds(1)));
+  // Rounds of small models finish within a second: show milliseconds there.
+  return absl::FormatDuration(
+      absl::Trunc(d, d < absl::Seconds(1) ? absl::Milliseconds(1) : absl::Seconds(1)));
 }
 
 std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
