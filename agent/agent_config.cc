@@ -20,7 +20,7 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
   config.tls.ca_file = reader.RequireString("tls.ca_file");
   config.tls.cert_file = reader.RequireString("tls.cert_file");
   config.tls.key_file = reader.RequireString("tls.key_file");
-  config.log_level = reader.GetString("log.level", "info");
+  config.log = ReadLoggingOptions(reader);
   config.state_dir = reader.GetString("state.dir", config.state_dir);
   config.policy = ParseLocalPolicy(reader, "policy");
   config.datasets = data::ReadDatasetConfigs(reader);

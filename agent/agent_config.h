@@ -10,7 +10,8 @@
 //   cert_file = "/etc/tessera/site.pem"
 //   key_file = "/var/lib/tessera/site.key"   # mode 0600, never leaves the trust
 //   [log]
-//   level = "info"
+//   level = "info"                  # trace, debug, info, warn, error, critical, off
+//   format = "text"                 # text (key=value) or json; see common/logging.h
 //   [state]
 //   dir = "/var/lib/tessera"        # the agent's own files: privacy ledger (mode 0700)
 //   [policy]                        # the trust's rules; see agent/round/local_policy.h
@@ -29,6 +30,7 @@
 #include "absl/time/time.h"
 #include "agent/data/dataset.h"
 #include "agent/round/local_policy.h"
+#include "common/logging.h"
 #include "transport/tls.h"
 
 namespace tessera::agent {
@@ -38,7 +40,7 @@ struct AgentConfig {
   absl::Duration heartbeat_interval = absl::Seconds(10);
   absl::Duration retry_max = absl::Seconds(120);
   transport::TlsFiles tls;
-  std::string log_level = "info";
+  LoggingOptions log;  // [log]; re-read on SIGHUP
   std::string state_dir = "/var/lib/tessera";
   LocalPolicy policy;
   std::vector<data::DatasetConfig> datasets;

@@ -92,6 +92,8 @@ absl::Status CoordinatorLink::Run(absl::Notification& stop) {
       if (response->next_heartbeat_ms() > 0) {
         wait = std::min(wait, absl::Milliseconds(response->next_heartbeat_ms()));
       }
+      log->debug("heartbeat answered coordinator={} sequence={} next_in={}",
+                 config_.coordinator_address, sequence_, absl::FormatDuration(wait));
     } else {
       const absl::StatusCode code = response.status().code();
       if (code == absl::StatusCode::kPermissionDenied ||

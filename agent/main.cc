@@ -31,7 +31,7 @@ namespace {
 
 absl::Status Run(const std::string& config_path) {
   TESSERA_ASSIGN_OR_RETURN(AgentConfig config, LoadAgentConfig(config_path));
-  TESSERA_RETURN_IF_ERROR(InitLogging({.level = config.log_level}));
+  TESSERA_RETURN_IF_ERROR(InitLogging(config.log));
   auto log = Logger("agent");
   TESSERA_ASSIGN_OR_RETURN(transport::CertificateInfo certificate,
                            CheckInstalledCertificate(config.tls, absl::Now()));
@@ -65,7 +65,13 @@ absl::Status Run(const std::string& config_path) {
     task_status = tasks->Run(stop);
     if (!task_status.ok()) ::kill(::getpid(), SIGTERM);
   });
-  int signal_number = WaitForTerminationSignal();
+  int signal_number = WaitForStopSignal([&config_path] {
+    // SIGHUP: the [log] settings take effect now; the rest at the next start.
+    absl::StatusOr<AgentConfig> reread = LoadAgentConfig(config_path);
+    ReloadLogging(reread.ok() ? absl::StatusOr<LoggingOptions>(reread->log) : reread.status(),
+                  config_path)
+        .IgnoreError();  // logged
+  });
   if (link_status.ok() && task_status.ok()) log->info("stopping signal={}", signal_number);
   stop.Notify();
   heartbeats.join();

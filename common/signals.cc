@@ -30,4 +30,12 @@ int WaitForTerminationSignal() {
   return signal_number;
 }
 
+int WaitForStopSignal(const std::function<void()>& on_hangup) {
+  while (true) {
+    const int signal_number = WaitForTerminationSignal();
+    if (signal_number != SIGHUP) return signal_number;
+    on_hangup();
+  }
+}
+
 }  // namespace tessera

@@ -1,11 +1,15 @@
-// Orderly shutdown on SIGINT and SIGTERM for the daemons.
+// Orderly shutdown on SIGINT and SIGTERM for the daemons, and reload on
+// SIGHUP.
 //
 // Call BlockTerminationSignals() first thing in main, before any thread is
-// started (threads inherit the mask), then WaitForTerminationSignal() on the
-// main thread once the work runs elsewhere.
+// started (threads inherit the mask), then WaitForStopSignal() (or
+// WaitForTerminationSignal()) on the main thread once the work runs
+// elsewhere.
 //
-// Thread-safety: call both from the main thread only.
+// Thread-safety: call these from the main thread only.
 #pragma once
+
+#include <functional>
 
 namespace tessera {
 
@@ -15,5 +19,10 @@ void BlockTerminationSignals();
 
 // Waits until SIGINT, SIGTERM or SIGHUP arrives and returns its number.
 int WaitForTerminationSignal();
+
+// Waits until SIGINT or SIGTERM arrives and returns its number; calls
+// `on_hangup` on this thread for every SIGHUP that arrives meanwhile (the
+// daemons' reload).
+int WaitForStopSignal(const std::function<void()>& on_hangup);
 
 }  // namespace tessera

@@ -25,7 +25,7 @@ absl::StatusOr<CoordinatorConfig> LoadCoordinatorConfig(const std::string& path)
       static_cast<double>(reader.GetInt("limits.requests_per_second", 50, 1, 100000));
   config.burst = static_cast<double>(reader.GetInt("limits.burst", 200, 1, 1000000));
   config.liveness_window = absl::Seconds(reader.GetInt("sites.liveness_seconds", 60, 5, 86400));
-  config.log_level = reader.GetString("log.level", "info");
+  config.log = ReadLoggingOptions(reader);
   TESSERA_RETURN_IF_ERROR(reader.Finish());
   return config;
 }

@@ -18,7 +18,8 @@
 //   [sites]
 //   liveness_seconds = 60   # a site not heard from for this long is disconnected
 //   [log]
-//   level = "info"
+//   level = "info"             # trace, debug, info, warn, error, critical, off
+//   format = "text"            # text (key=value) or json; see common/logging.h
 //
 // Thread-safety: plain value type.
 #pragma once
@@ -28,6 +29,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/logging.h"
 #include "transport/tls.h"
 
 namespace tessera::coordinator {
@@ -42,7 +44,7 @@ struct CoordinatorConfig {
   double requests_per_second = 50;
   double burst = 200;
   absl::Duration liveness_window = absl::Seconds(60);
-  std::string log_level = "info";
+  LoggingOptions log;  // [log]; re-read on SIGHUP
 };
 
 // Loads and validates `path`; INVALID_ARGUMENT listing every problem with its

@@ -26,7 +26,7 @@ struct ServeOptions {
 
 absl::Status Serve(const ServeOptions& options) {
   TESSERA_ASSIGN_OR_RETURN(CoordinatorConfig config, LoadCoordinatorConfig(options.config_path));
-  TESSERA_RETURN_IF_ERROR(InitLogging({.level = config.log_level}));
+  TESSERA_RETURN_IF_ERROR(InitLogging(config.log));
   auto log = Logger("coordinator");
   TESSERA_ASSIGN_OR_RETURN(auto server, CoordinatorServer::Start(config, RealClock::Get()));
   log->info("listening address={} port={} version={}", config.listen_address, server->port(),
@@ -35,16 +35,21 @@ absl::Status Serve(const ServeOptions& options) {
     TESSERA_RETURN_IF_ERROR(
         WriteFileAtomically(options.port_file, absl::StrCat(server->port(), "\n"), 0644));
   }
-  int signal_number = WaitForTerminationSignal();
-  while (signal_number == SIGHUP) {
+  const int signal_number = WaitForStopSignal([&] {
+    // SIGHUP: the revocation list and the [log] settings take effect now;
+    // the rest of coordinator.toml at the next start.
+    absl::StatusOr<CoordinatorConfig> reread = LoadCoordinatorConfig(options.config_path);
+    ReloadLogging(reread.ok() ? absl::StatusOr<LoggingOptions>(reread->log) : reread.status(),
+                  options.config_path)
+        .IgnoreError();  // logged
     absl::Status reloaded = server->ReloadRevocations();
     if (reloaded.ok()) {
-      log->info("reloaded on SIGHUP");
+      log->info("revocation list reloaded on SIGHUP crl_file={}", config.crl_file);
     } else {
-      log->error("reload on SIGHUP failed: {}", std::string(reloaded.message()));
+      log->error("revocation list not reloaded on SIGHUP error=\"{}\"",
+                 std::string(reloaded.message()));
     }
-    signal_number = WaitForTerminationSignal();
-  }
+  });
   log->info("stopping signal={}", signal_number);
   server->Shutdown(absl::Seconds(5));
   log->info("stopped");

@@ -131,7 +131,7 @@ TEST(AgentPackageTest, ExampleConfigParsesWithTheAgentLoader) {
                        agent::LoadAgentConfig(kDeployDir + "/config/agent.toml"));
   EXPECT_THAT(config.coordinator_address, HasSubstr(":7443"));
   EXPECT_EQ(config.tls.ca_file, "/etc/tessera/ca.pem");
-  EXPECT_EQ(config.log_level, "info");
+  EXPECT_EQ(config.log.level, "info");
 }
 
 TEST(AgentPackageTest, UnitGivesTheServiceWhatTheConfigNames) {
