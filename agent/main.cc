@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "agent/agent_config.h"
+#include "agent/check.h"
 #include "agent/coordinator_link.h"
 #include "agent/task_runner.h"
 #include "agent/enrollment.h"
@@ -203,6 +204,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   budget->add_flag("--json", budget_json, "Print JSON");
   budget->callback(result.Bind([&] { return agent::RunBudget(config_path, budget_json); }));
+
+  agent::AgentCheckOptions check_options;
+  check_options.config_path = "/etc/tessera/agent.toml";
+  bool check_json = false;
+  CLI::App* check = app.add_subcommand(
+      "check", "Preflight: configuration, key, certificate, state directory, datasets, proxy, "
+               "coordinator and clock, each OK / WARN / FAIL with its fix. Exits 0 when nothing "
+               "fails, 1 otherwise. Run it as root.");
+  check->add_option("--config", check_options.config_path, "Path to agent.toml")
+      ->envname("TESSERA_AGENT_CONFIG")
+      ->capture_default_str();
+  check->add_option("--job", check_options.job_files,
+                    "A job file (job.toml): also check its dataset against its schema "
+                    "(repeatable)");
+  check->add_flag("--json", check_json, "Print one JSON object with every check");
+  check->callback(result.Bind([&] { return agent::RunCheckCommand(check_options, check_json); }));
 
   agent::PathOptions paths;
   std::string site_id;

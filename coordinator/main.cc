@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/signals.h"
 #include "common/status.h"
+#include "coordinator/check.h"
 #include "coordinator/coordinator_config.h"
 #include "coordinator/server.h"
 #include "transport/tls.h"
@@ -80,6 +81,21 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--port-file", serve.port_file,
                         "Write the port actually bound to this file (for listen port 0)");
   serve_cmd->callback(result.Bind([&serve] { return coordinator::Serve(serve); }));
+
+  coordinator::CoordinatorCheckOptions check_options;
+  bool check_json = false;
+  CLI::App* check = app.add_subcommand(
+      "check", "Preflight: configuration, key, certificate and its names, revocation list, "
+               "storage, database integrity and listen port, each OK / WARN / FAIL with its "
+               "fix. Exits 0 when nothing fails, 1 otherwise. Run it as root.");
+  check->add_option("--config", check_options.config_path, "Path to coordinator.toml")
+      ->required()
+      ->envname("TESSERA_COORDINATOR_CONFIG");
+  check->add_option("--name", check_options.names,
+                    "A name or address agents dial; it must be in the certificate (repeatable)");
+  check->add_flag("--json", check_json, "Print one JSON object with every check");
+  check->callback(
+      result.Bind([&] { return coordinator::RunCheckCommand(check_options, check_json); }));
 
   return RunApp(app, result, argc, argv);
 }
