@@ -368,7 +368,10 @@ std::vector<CheckResult> CheckCoordinator(const AgentConfig& config,
     return Warn("clock", "not measured: the coordinator did not answer",
                 "fix the coordinator check first");
   };
-  absl::StatusOr<std::unique_ptr<CoordinatorLink>> link = CoordinatorLink::Create(config);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeCoordinatorChannel(config);
+  absl::StatusOr<std::unique_ptr<CoordinatorLink>> link =
+      channel.ok() ? CoordinatorLink::Create(config, *channel)
+                   : absl::StatusOr<std::unique_ptr<CoordinatorLink>>(channel.status());
   if (!link.ok()) {
     results.push_back(Fail("coordinator",
                            absl::StrCat("cannot set up TLS: ", link.status().message()),

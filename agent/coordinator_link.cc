@@ -35,14 +35,24 @@ CoordinatorLink::CoordinatorLink(const AgentConfig& config,
       stub_(std::move(stub)),
       backoff_(std::min(kBackoffInitial, config.retry_max), config.retry_max, std::random_device{}()) {}
 
-absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Create(
-    const AgentConfig& config) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeCoordinatorChannel(const AgentConfig& config) {
   TESSERA_ASSIGN_OR_RETURN(auto credentials, transport::MakeChannelCredentials(config.tls));
   grpc::ChannelArguments args;
   // Keep the connection alive through proxies and NAT that drop idle flows.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
-  auto channel = grpc::CreateCustomChannel(config.coordinator_address, credentials, args);
+  // gRPC's own reconnection backoff grows to two minutes by default, during
+  // which calls fail at once with the last connection error even when the
+  // coordinator is back; bound it by the agent's retry_max.
+  const int max_backoff_ms = static_cast<int>(absl::ToInt64Milliseconds(config.retry_max));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff_ms);
+  // Stage inputs and model chunks come in messages of up to 16 MiB.
+  args.SetMaxReceiveMessageSize(16 << 20);
+  return grpc::CreateCustomChannel(config.coordinator_address, credentials, args);
+}
+
+absl::StatusOr<std::unique_ptr<CoordinatorLink>> CoordinatorLink::Create(
+    const AgentConfig& config, std::shared_ptr<grpc::Channel> channel) {
   return std::unique_ptr<CoordinatorLink>(
       new CoordinatorLink(config, tessera::v1::Federation::NewStub(channel)));
 }

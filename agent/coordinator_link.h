@@ -20,10 +20,18 @@
 
 namespace tessera::agent {
 
+// The channel to the coordinator (mutual TLS, keepalive, reconnection
+// bounded by retry_max). The agent makes ONE and shares it between the
+// heartbeat and work loops: with two channels to the same coordinator,
+// gRPC 1.51 kept failing calls with the stale connection error after a
+// coordinator that was down at start-up came up.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeCoordinatorChannel(const AgentConfig& config);
+
 class CoordinatorLink {
  public:
-  // Loads the TLS files and creates the channel (no network traffic yet).
-  static absl::StatusOr<std::unique_ptr<CoordinatorLink>> Create(const AgentConfig& config);
+  // Heartbeats over `channel` (MakeCoordinatorChannel; no traffic yet).
+  static absl::StatusOr<std::unique_ptr<CoordinatorLink>> Create(
+      const AgentConfig& config, std::shared_ptr<grpc::Channel> channel);
 
   // Sends heartbeats until `stop` is notified. Returns OK on stop; returns
   // PERMISSION_DENIED or UNAUTHENTICATED at once when the coordinator refuses

@@ -36,7 +36,8 @@ absl::Status Run(const std::string& config_path) {
   auto log = Logger("agent");
   TESSERA_ASSIGN_OR_RETURN(transport::CertificateInfo certificate,
                            CheckInstalledCertificate(config.tls, absl::Now()));
-  TESSERA_ASSIGN_OR_RETURN(auto link, CoordinatorLink::Create(config));
+  TESSERA_ASSIGN_OR_RETURN(auto channel, MakeCoordinatorChannel(config));
+  TESSERA_ASSIGN_OR_RETURN(auto link, CoordinatorLink::Create(config, channel));
   link->WarnBeforeExpiry(certificate.not_after);
   TESSERA_ASSIGN_OR_RETURN(std::vector<DatasetInventory> inventory,
                            TakeInventory(config.datasets));
@@ -51,7 +52,7 @@ absl::Status Run(const std::string& config_path) {
 
   TESSERA_RETURN_IF_ERROR(CreatePrivateDirectory(config.state_dir));
   TESSERA_ASSIGN_OR_RETURN(auto ledger, PrivacyLedgerStore::Open(LedgerPath(config)));
-  TESSERA_ASSIGN_OR_RETURN(auto tasks, TaskRunner::Create(config, *ledger));
+  TESSERA_ASSIGN_OR_RETURN(auto tasks, TaskRunner::Create(config, *ledger, channel));
 
   absl::Notification stop;
   absl::Status link_status;

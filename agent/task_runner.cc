@@ -18,7 +18,6 @@
 #include "privacy/random.h"
 #include "transport/object_transfer.h"
 #include "transport/peer.h"
-#include "transport/tls.h"
 
 namespace tessera::agent {
 
@@ -96,8 +95,8 @@ TaskRunner::TaskRunner(const AgentConfig& config, PrivacyLedgerStore& ledger, st
 
 TaskRunner::~TaskRunner() = default;
 
-absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(const AgentConfig& config,
-                                                               PrivacyLedgerStore& ledger) {
+absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(
+    const AgentConfig& config, PrivacyLedgerStore& ledger, std::shared_ptr<grpc::Channel> channel) {
   TESSERA_ASSIGN_OR_RETURN(std::string certificate_pem,
                            ReadFileToString(config.tls.cert_file, "site certificate"));
   TESSERA_ASSIGN_OR_RETURN(std::string ca_pem,
@@ -111,12 +110,6 @@ absl::StatusOr<std::unique_ptr<TaskRunner>> TaskRunner::Create(const AgentConfig
                            transport::IdentityFromCertificatePem(certificate_pem));
   TESSERA_ASSIGN_OR_RETURN(auto authenticator,
                            secagg::PeerAuthenticator::Create({ca_pem, "site"}));
-  TESSERA_ASSIGN_OR_RETURN(auto credentials, transport::MakeChannelCredentials(config.tls));
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
-  args.SetMaxReceiveMessageSize(16 << 20);
-  auto channel = grpc::CreateCustomChannel(config.coordinator_address, credentials, args);
   return std::unique_ptr<TaskRunner>(new TaskRunner(
       config, ledger, identity.id, std::move(certificate_pem), std::move(*signer),
       std::move(authenticator), tessera::v1::Federation::NewStub(channel)));

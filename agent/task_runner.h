@@ -35,10 +35,12 @@ namespace tessera::agent {
 
 class TaskRunner {
  public:
-  // Loads the site's certificate and key and creates the channel (no
-  // network traffic yet). Errors name the file that cannot be used.
+  // Loads the site's certificate and key; works over `channel`
+  // (MakeCoordinatorChannel; no traffic yet). Errors name the file that
+  // cannot be used.
   static absl::StatusOr<std::unique_ptr<TaskRunner>> Create(const AgentConfig& config,
-                                                           PrivacyLedgerStore& ledger);
+                                                           PrivacyLedgerStore& ledger,
+                                                           std::shared_ptr<grpc::Channel> channel);
   ~TaskRunner();
 
   // Polls for work until `stop` is notified. Returns OK on stop;
