@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -421,9 +420,7 @@ std::vector<CheckResult> CheckCoordinator(const AgentConfig& config,
 }
 
 absl::Status RunCheckCommand(const AgentCheckOptions& options, bool json) {
-  const PreflightReport report = RunAgentChecks(options, absl::Now());
-  std::cout << (json ? report.Json() + "\n" : report.Text()) << std::flush;
-  return report.ToStatus();
+  return RunAgentChecks(options, absl::Now()).Print(json);
 }
 
 PreflightReport RunAgentChecks(const AgentCheckOptions& options, absl::Time now) {
@@ -432,10 +429,7 @@ PreflightReport RunAgentChecks(const AgentCheckOptions& options, absl::Time now)
   report.Add(CheckAgentConfig(options.config_path, &config));
   if (!config) return report;
 
-  ServiceAccount service = CurrentAccount();
-  if (absl::StatusOr<ServiceAccount> owner = ServiceAccountOf(config->state_dir); owner.ok()) {
-    service = *owner;
-  }
+  const ServiceAccount service = ServiceAccountFor(config->state_dir);
   report.Add(CheckIdentity(service, config->state_dir, "tessera-agent"));
   report.Add(CheckPrivateKeyFile(config->tls.key_file, service));
   report.Add(CheckSiteCertificate(config->tls, now));

@@ -188,13 +188,30 @@ void TaskRunner::Refuse(const tessera::v1::RoundRef& ref, Refusal::Reason reason
   *submission.mutable_round() = ref;
   submission.mutable_refusal()->set_reason(reason);
   submission.mutable_refusal()->set_message(message);
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
-  tessera::v1::StageSubmissionResponse response;
-  grpc::Status status = stub_->SubmitStage(&context, submission, &response);
-  if (!status.ok()) {
-    Log()->warn("refusal not delivered job={} error=\"{}\"", ref.job_id(), status.error_message());
+  absl::Status sent = Submit(submission);
+  if (!sent.ok()) {
+    Log()->warn("refusal not delivered job={} error=\"{}\"", ref.job_id(),
+                std::string(sent.message()));
   }
+}
+
+absl::Status TaskRunner::Submit(const tessera::v1::StageSubmission& submission) {
+  // A lost acknowledgement is retried: the coordinator answers a repeated
+  // submission as a duplicate.
+  absl::Status last;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
+    tessera::v1::StageSubmissionResponse response;
+    grpc::Status status = stub_->SubmitStage(&context, submission, &response);
+    if (status.ok()) return absl::OkStatus();
+    last = transport::FromGrpcStatus(status);
+    if (last.code() != absl::StatusCode::kUnavailable &&
+        last.code() != absl::StatusCode::kDeadlineExceeded) {
+      break;
+    }
+  }
+  return last;
 }
 
 absl::Status TaskRunner::Send(const tessera::v1::RoundRef& ref,
@@ -214,22 +231,7 @@ absl::Status TaskRunner::Send(const tessera::v1::RoundRef& ref,
   } else {
     submission.set_payload(bytes.data(), bytes.size());
   }
-  // A lost acknowledgement is retried: the coordinator answers a repeated
-  // submission as a duplicate.
-  absl::Status last;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
-    tessera::v1::StageSubmissionResponse response;
-    grpc::Status status = stub_->SubmitStage(&context, submission, &response);
-    if (status.ok()) return absl::OkStatus();
-    last = transport::FromGrpcStatus(status);
-    if (last.code() != absl::StatusCode::kUnavailable &&
-        last.code() != absl::StatusCode::kDeadlineExceeded) {
-      break;
-    }
-  }
-  return last;
+  return Submit(submission);
 }
 
 void TaskRunner::HandleTask(const tessera::v1::Task& task) {

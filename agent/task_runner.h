@@ -65,6 +65,8 @@ class TaskRunner {
   // This site's contribution (called once, at the masked-input stage).
   absl::StatusOr<std::vector<uint32_t>> Contribution(Round& round);
   absl::Status Send(const tessera::v1::RoundRef& ref, const std::vector<uint8_t>& payload);
+  // SubmitStage, retried while the coordinator is unreachable.
+  absl::Status Submit(const tessera::v1::StageSubmission& submission);
   void Refuse(const tessera::v1::RoundRef& ref, tessera::v1::Refusal::Reason reason,
               const std::string& message);
   absl::StatusOr<std::string> Fetch(const tessera::v1::ObjectRef& ref);

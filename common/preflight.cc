@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -175,6 +176,11 @@ std::string PreflightReport::Json() const {
   return Dump(json, 2);
 }
 
+absl::Status PreflightReport::Print(bool json) const {
+  std::cout << (json ? Json() + "\n" : Text()) << std::flush;
+  return ToStatus();
+}
+
 absl::Status PreflightReport::ToStatus() const {
   const int failed = Count(Verdict::kFail);
   if (failed == 0) return absl::OkStatus();
@@ -243,6 +249,11 @@ absl::StatusOr<ServiceAccount> ServiceAccountOf(const std::string& state_dir) {
 
 ServiceAccount CurrentAccount() {
   return ServiceAccount{::geteuid(), ::getegid(), AccountName(::geteuid())};
+}
+
+ServiceAccount ServiceAccountFor(const std::string& state_dir) {
+  absl::StatusOr<ServiceAccount> owner = ServiceAccountOf(state_dir);
+  return owner.ok() ? *owner : CurrentAccount();
 }
 
 CheckResult CheckIdentity(const ServiceAccount& service, absl::string_view state_dir,

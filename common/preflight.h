@@ -81,6 +81,9 @@ class PreflightReport {
   // otherwise (the command's error line; exit code 1).
   absl::Status ToStatus() const;
 
+  // The command's output: Json() or Text() on stdout, then ToStatus().
+  absl::Status Print(bool json) const;
+
  private:
   std::vector<CheckResult> results_;
 };
@@ -104,6 +107,10 @@ absl::StatusOr<ServiceAccount> ServiceAccountOf(const std::string& state_dir);
 
 // The account this process runs as (its effective user).
 ServiceAccount CurrentAccount();
+
+// ServiceAccountOf(state_dir), or CurrentAccount() when the directory
+// cannot tell (it does not exist yet; its own check reports that).
+ServiceAccount ServiceAccountFor(const std::string& state_dir);
 
 // Says whose file access the check tests: OK when this process is root (it
 // switches to `service`) or is `service`; WARN when it is another user,

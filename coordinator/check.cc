@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -380,9 +379,7 @@ CheckResult CheckListenAddress(const std::string& listen_address) {
 }
 
 absl::Status RunCheckCommand(const CoordinatorCheckOptions& options, bool json) {
-  const PreflightReport report = RunCoordinatorChecks(options, absl::Now());
-  std::cout << (json ? report.Json() + "\n" : report.Text()) << std::flush;
-  return report.ToStatus();
+  return RunCoordinatorChecks(options, absl::Now()).Print(json);
 }
 
 PreflightReport RunCoordinatorChecks(const CoordinatorCheckOptions& options, absl::Time now) {
@@ -391,10 +388,7 @@ PreflightReport RunCoordinatorChecks(const CoordinatorCheckOptions& options, abs
   report.Add(CheckCoordinatorConfig(options.config_path, &config));
   if (!config) return report;
 
-  ServiceAccount service = CurrentAccount();
-  if (absl::StatusOr<ServiceAccount> owner = ServiceAccountOf(config->state_dir); owner.ok()) {
-    service = *owner;
-  }
+  const ServiceAccount service = ServiceAccountFor(config->state_dir);
   report.Add(CheckIdentity(service, config->state_dir, "tessera-coordinator"));
   report.Add(CheckPrivateKeyFile(config->tls.key_file, service));
   report.Add(CheckServerCertificate(config->tls, config->listen_address, options.names, now));

@@ -175,20 +175,6 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   }
   const uint32_t round = needs_statistics ? 0 : static_cast<uint32_t>(job.rounds_completed + 1);
 
-  TESSERA_ASSIGN_OR_RETURN(std::vector<RoundRecord> history, store_.ListRounds(job.job_id));
-  uint32_t attempt = 1;
-  std::string last_reason;
-  for (const RoundRecord& record : history) {
-    if (record.round == round && record.outcome == "aborted") {
-      ++attempt;
-      last_reason = record.reason;
-    }
-  }
-  if (attempt > static_cast<uint32_t>(spec.max_attempts)) {
-    return absl::AbortedError(absl::StrCat("round ", round, " failed ", spec.max_attempts,
-                                           " times; the last attempt: ", last_reason));
-  }
-
   // Eligible: connected, not revoked, offering the job's dataset.
   std::vector<std::string> eligible;
   std::map<std::string, uint64_t> buckets;
@@ -211,6 +197,20 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
     return false;
   }
   waiting_.erase(job.job_id);
+
+  TESSERA_ASSIGN_OR_RETURN(std::vector<RoundRecord> history, store_.ListRounds(job.job_id));
+  uint32_t attempt = 1;
+  std::string last_reason;
+  for (const RoundRecord& record : history) {
+    if (record.round == round && record.outcome == "aborted") {
+      ++attempt;
+      last_reason = record.reason;
+    }
+  }
+  if (attempt > static_cast<uint32_t>(spec.max_attempts)) {
+    return absl::AbortedError(absl::StrCat("round ", round, " failed ", spec.max_attempts,
+                                           " times; the last attempt: ", last_reason));
+  }
 
   if (job.state == JobState::kApproved) {
     TESSERA_RETURN_IF_ERROR(store_.SetJobState(
@@ -454,33 +454,49 @@ absl::Status JobRunner::FinishTraining(absl::Time now) {
   commit.checkpoint.round = active.round;
   commit.checkpoint.parameters = ParameterBytes(next.values());
   commit.checkpoint.parameters_sha256 =
-      Sha256Hex(crypto::Sha256(crypto::AsBytes(commit.checkpoint.parameters)));
+      crypto::Sha256Hex(commit.checkpoint.parameters);
   commit.checkpoint.optimizer_state = optimizer.SerializeState();
   commit.checkpoint.created_at = now;
+  // What each included site released, for the central ledger. Site-level
+  // DP is the same event for every site; record-level depends on the site's
+  // record count, which the coordinator knows only as a coarse bucket (the
+  // site's own ledger and receipt carry the exact values).
+  std::optional<SiteLevelPlan> site_plan;
+  if (spec.privacy_mode == PrivacyMode::kSite) {
+    TESSERA_ASSIGN_OR_RETURN(site_plan, PlanSiteLevel(spec, active.job.dimension));
+  }
+  std::map<int64_t, nlohmann::json> record_events;  // bucket -> events
   for (const std::string& site : result.included_sites) {
+    nlohmann::json event = {{"mode", std::string(PrivacyModeName(spec.privacy_mode))},
+                            {"events", nlohmann::json::array()}};
+    if (site_plan.has_value()) {
+      privacy::PrivacyLedger ledger;
+      TESSERA_RETURN_IF_ERROR(ledger.Add(site_plan->round_event, 1));
+      event["events"] = nlohmann::json::parse(agent::EventsToJson(ledger));
+    } else if (spec.privacy_mode == PrivacyMode::kRecord) {
+      const int64_t records =
+          std::max<int64_t>(1, static_cast<int64_t>(active.record_buckets[site]));
+      auto known = record_events.find(records);
+      if (known == record_events.end()) {
+        // An estimate that cannot be made is recorded as such: the round
+        // itself, and the site's own ledger, stand.
+        nlohmann::json events = nullptr;
+        privacy::PrivacyLedger ledger;
+        auto plan = PlanRecordLevel(spec, records);
+        if (plan.ok() && ledger.Add(plan->step_event, plan->steps_per_round).ok()) {
+          events = nlohmann::json::parse(agent::EventsToJson(ledger));
+        }
+        known = record_events.emplace(records, std::move(events)).first;
+      }
+      event["estimated_from_record_count_bucket"] = records;
+      event["events"] = known->second;
+    }
     LedgerRecord entry;
     entry.job_id = active.job.job_id;
     entry.round = active.round;
     entry.site_id = site;
     entry.dataset = spec.dataset;
     entry.recorded_at = now;
-    nlohmann::json event = {{"mode", std::string(PrivacyModeName(spec.privacy_mode))}};
-    privacy::PrivacyLedger ledger;
-    if (spec.privacy_mode == PrivacyMode::kRecord) {
-      // The coordinator knows the site's record count only as a coarse
-      // bucket; the site's own ledger and receipt carry the exact values.
-      const int64_t records = std::max<int64_t>(
-          1, static_cast<int64_t>(active.record_buckets[site]));
-      auto plan = PlanRecordLevel(spec, records);
-      if (plan.ok()) {
-        TESSERA_RETURN_IF_ERROR(ledger.Add(plan->step_event, plan->steps_per_round));
-        event["estimated_from_record_count_bucket"] = records;
-      }
-    } else if (spec.privacy_mode == PrivacyMode::kSite) {
-      TESSERA_ASSIGN_OR_RETURN(SiteLevelPlan plan, PlanSiteLevel(spec, active.job.dimension));
-      TESSERA_RETURN_IF_ERROR(ledger.Add(plan.round_event, 1));
-    }
-    event["events"] = nlohmann::json::parse(agent::EventsToJson(ledger));
     entry.event_json = event.dump();
     commit.ledger.push_back(std::move(entry));
   }

@@ -31,20 +31,16 @@ absl::StatusOr<std::string> NewJobId() {
                                   reinterpret_cast<const char*>(bytes.data()), bytes.size())));
 }
 
-std::string HashOf(absl::string_view bytes) {
-  return Sha256Hex(crypto::Sha256(crypto::AsBytes(bytes)));
-}
-
-// Reads a whole object (models and parameters are bounded by the store's
-// object limit).
-absl::StatusOr<std::string> ReadObject(const ObjectStore& objects, const std::string& sha256_hex,
-                                       absl::string_view what) {
+// The size of an uploaded object; FAILED_PRECONDITION naming it when it has
+// not been uploaded.
+absl::StatusOr<uint64_t> UploadedSize(const ObjectStore& objects, const std::string& sha256_hex,
+                                      absl::string_view what) {
   auto size = objects.Size(sha256_hex);
   if (!size.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the ", what, " ", sha256_hex, " has not been uploaded; upload it with UploadObject first"));
   }
-  return objects.Read(sha256_hex, 0, *size);
+  return size;
 }
 
 }  // namespace
@@ -78,9 +74,13 @@ grpc::Status AdminService::SubmitJob(grpc::ServerContext* context,
     return Refuse(absl::InvalidArgumentError(
         "the job is not in canonical form; submit it with `tessera job submit`"));
   }
-  auto model = ReadObject(objects_, request->model_sha256(), "model file");
-  if (!model.ok()) return Refuse(model.status());
-  auto initial = ReadObject(objects_, request->initial_parameters_sha256(), "initial parameters");
+  auto model_size = UploadedSize(objects_, request->model_sha256(), "model file");
+  if (!model_size.ok()) return Refuse(model_size.status());
+  auto initial_size =
+      UploadedSize(objects_, request->initial_parameters_sha256(), "initial parameters");
+  if (!initial_size.ok()) return Refuse(initial_size.status());
+  // The initial parameters become the job's round-0 checkpoint.
+  auto initial = objects_.Read(request->initial_parameters_sha256(), 0, *initial_size);
   if (!initial.ok()) return Refuse(initial.status());
   if (initial->empty() || initial->size() % 4 != 0) {
     return Refuse(absl::InvalidArgumentError(absl::StrCat(
@@ -104,7 +104,7 @@ grpc::Status AdminService::SubmitJob(grpc::ServerContext* context,
   job.job_id = *job_id;
   job.name = spec->name;
   job.spec_json = request->spec_json();
-  job.spec_sha256 = HashOf(job.spec_json);
+  job.spec_sha256 = crypto::Sha256Hex(job.spec_json);
   job.model_sha256 = request->model_sha256();
   job.initial_parameters_sha256 = request->initial_parameters_sha256();
   job.dimension = dimension;

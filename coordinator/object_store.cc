@@ -8,8 +8,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/status.h"
@@ -29,15 +27,8 @@ absl::Status Errno(absl::string_view action, const std::string& path) {
 
 }  // namespace
 
-std::string Sha256Hex(const crypto::Sha256Digest& digest) {
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
-}
-
 absl::Status CheckSha256Hex(absl::string_view hex) {
-  bool ok = hex.size() == 64;
-  for (char c : hex) ok = ok && (absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f'));
-  if (!ok) {
+  if (!crypto::IsSha256Hex(hex)) {
     return absl::InvalidArgumentError(
         "an object name must be the SHA-256 of its bytes as 64 lower-case hex digits");
   }
@@ -90,7 +81,7 @@ absl::Status ObjectStore::Writer::Commit() {
     return absl::InvalidArgumentError(absl::StrCat("the object ended after ", received_,
                                                    " of the ", size_, " bytes announced"));
   }
-  const std::string actual = Sha256Hex(hasher_.Finish());
+  const std::string actual = crypto::DigestHex(hasher_.Finish());
   if (actual != sha256_hex_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the object's SHA-256 is ", actual, ", not the ", sha256_hex_,
@@ -121,7 +112,7 @@ absl::StatusOr<std::unique_ptr<ObjectStore::Writer>> ObjectStore::BeginWrite(
 }
 
 absl::StatusOr<std::string> ObjectStore::Put(absl::string_view bytes) {
-  const std::string hex = Sha256Hex(crypto::Sha256(crypto::AsBytes(bytes)));
+  const std::string hex = crypto::Sha256Hex(bytes);
   if (Size(hex).ok()) return hex;
   TESSERA_ASSIGN_OR_RETURN(auto writer, BeginWrite(hex, bytes.size()));
   TESSERA_RETURN_IF_ERROR(writer->Append(bytes));

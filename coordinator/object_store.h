@@ -22,9 +22,6 @@
 
 namespace tessera::coordinator {
 
-// Lower-case hex of a SHA-256 digest.
-std::string Sha256Hex(const crypto::Sha256Digest& digest);
-
 // OK when `hex` is 64 lower-case hex digits; INVALID_ARGUMENT otherwise.
 absl::Status CheckSha256Hex(absl::string_view hex);
 

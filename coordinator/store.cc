@@ -191,10 +191,6 @@ bool IsTerminal(JobState state) {
          state == JobState::kFailed || state == JobState::kRejected;
 }
 
-std::string HexSha256(absl::string_view bytes) {
-  return Sha256Hex(crypto::Sha256(crypto::AsBytes(bytes)));
-}
-
 absl::Status JobNotFound(const std::string& job_id) {
   return absl::NotFoundError(
       absl::StrCat("no job `", job_id, "` in the coordinator database; check the job id"));
@@ -409,7 +405,7 @@ absl::Status CheckCheckpointBytes(const CheckpointRecord& checkpoint, const JobR
                                                    " bytes; the job's ", job.dimension,
                                                    " float32 parameters take ", job.dimension * 4));
   }
-  const std::string actual = HexSha256(checkpoint.parameters);
+  const std::string actual = crypto::Sha256Hex(checkpoint.parameters);
   if (actual != checkpoint.parameters_sha256) {
     return absl::InvalidArgumentError(absl::StrCat(name, " hashes to ", actual, ", not the ",
                                                    checkpoint.parameters_sha256,
@@ -677,7 +673,7 @@ absl::Status Store::CreateJob(const NewJob& job, const AuditEvent& audit) {
     return absl::InvalidArgumentError(absl::StrCat("job `", job.job_id, "` has dimension ",
                                                    job.dimension, "; a model has parameters"));
   }
-  const std::string spec_sha256 = HexSha256(job.spec_json);
+  const std::string spec_sha256 = crypto::Sha256Hex(job.spec_json);
   if (spec_sha256 != job.spec_sha256) {
     return absl::InvalidArgumentError(absl::StrCat(
         "job `", job.job_id, "`: its spec hashes to ", spec_sha256, ", not the ", job.spec_sha256,

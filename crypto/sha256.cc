@@ -2,9 +2,28 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+
 namespace tessera::crypto {
 
 Sha256Digest Sha256(ByteSpan data) { return Sha256Hasher().Update(data).Finish(); }
+
+std::string DigestHex(const Sha256Digest& digest) {
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
+std::string Sha256Hex(absl::string_view data) { return DigestHex(Sha256(AsBytes(data))); }
+
+bool IsSha256Hex(absl::string_view text) {
+  return text.size() == 2 * kSha256Size &&
+         std::all_of(text.begin(), text.end(), [](char c) {
+           return absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+         });
+}
 
 Sha256Hasher::Sha256Hasher() : ctx_(EVP_MD_CTX_new()) {
   if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) {

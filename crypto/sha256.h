@@ -8,7 +8,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
+#include "absl/strings/string_view.h"
 #include "crypto/bytes.h"
 #include "crypto/openssl_util.h"
 
@@ -19,6 +21,14 @@ using Sha256Digest = std::array<uint8_t, kSha256Size>;
 
 // The SHA-256 digest of `data`.
 Sha256Digest Sha256(ByteSpan data);
+
+// The lower-case hex form of a digest (64 characters): how Tessera names
+// objects, models and parameters on the wire and in the store.
+std::string DigestHex(const Sha256Digest& digest);
+// DigestHex(Sha256(data)).
+std::string Sha256Hex(absl::string_view data);
+// True when `text` is 64 lower-case hex digits.
+bool IsSha256Hex(absl::string_view text);
 
 // Incremental SHA-256: Update any number of times, then Finish once.
 // OpenSSL failures here can only mean memory exhaustion or a broken library

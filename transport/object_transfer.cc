@@ -1,6 +1,5 @@
 #include "transport/object_transfer.h"
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "crypto/bytes.h"
@@ -12,16 +11,11 @@ namespace {
 
 constexpr int kDownloadAttempts = 4;
 
-std::string HexOf(const crypto::Sha256Digest& digest) {
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
-}
-
 }  // namespace
 
 tessera::v1::ObjectRef ObjectRefOf(absl::string_view bytes) {
   tessera::v1::ObjectRef ref;
-  ref.set_sha256_hex(HexOf(crypto::Sha256(crypto::AsBytes(bytes))));
+  ref.set_sha256_hex(crypto::Sha256Hex(bytes));
   ref.set_size_bytes(bytes.size());
   return ref;
 }
@@ -60,7 +54,7 @@ absl::StatusOr<std::string> DownloadObject(const DownloadOpener& open,
   }
   if (!last.ok()) return last;
   if (bytes.size() != ref.size_bytes() ||
-      HexOf(crypto::Sha256(crypto::AsBytes(bytes))) != ref.sha256_hex()) {
+      crypto::Sha256Hex(bytes) != ref.sha256_hex()) {
     return absl::DataLossError(absl::StrCat("object ", ref.sha256_hex(),
                                             " did not match its SHA-256 after download"));
   }

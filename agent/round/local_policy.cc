@@ -6,17 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "crypto/sha256.h"
 #include "privacy/rdp_accountant.h"
 
 namespace tessera::agent {
 namespace {
-
-bool IsSha256Hex(absl::string_view text) {
-  if (text.size() != 64) return false;
-  return std::all_of(text.begin(), text.end(), [](char c) {
-    return absl::ascii_isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
-  });
-}
 
 PolicyDecision Refuse(PolicyVerdict verdict, std::string reason, double epsilon_before) {
   PolicyDecision decision;
@@ -41,7 +35,7 @@ LocalPolicy ParseLocalPolicy(ConfigReader& reader, absl::string_view table) {
   policy.approved_models = reader.GetStringList(key("approved_models"));
   for (std::string& hash : policy.approved_models) {
     hash = absl::AsciiStrToLower(hash);
-    if (!IsSha256Hex(hash)) {
+    if (!crypto::IsSha256Hex(hash)) {
       reader.AddError(key("approved_models"),
                       "each entry must be a model file's SHA-256 as 64 hex digits "
                       "(`sha256sum model.pt`)");

@@ -28,10 +28,6 @@ using ::testing::SizeIs;
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
 constexpr int64_t kDimension = 5;
 
-std::string Hex(absl::string_view bytes) {
-  return Sha256Hex(crypto::Sha256(crypto::AsBytes(bytes)));
-}
-
 // Parameters are opaque to the store apart from their size (4 bytes each),
 // so a byte pattern per round is enough to tell checkpoints apart.
 std::string Parameters(int64_t round) {
@@ -47,9 +43,9 @@ NewJob Job(const std::string& id, int64_t submitted_second = 0) {
   job.job_id = id;
   job.name = "readmission " + id;
   job.spec_json = absl::StrCat("{\"name\":\"", id, "\",\"rounds\":10}");
-  job.spec_sha256 = Hex(job.spec_json);
-  job.model_sha256 = Hex("torchscript model");
-  job.initial_parameters_sha256 = Hex(Parameters(0));
+  job.spec_sha256 = crypto::Sha256Hex(job.spec_json);
+  job.model_sha256 = crypto::Sha256Hex("torchscript model");
+  job.initial_parameters_sha256 = crypto::Sha256Hex(Parameters(0));
   job.dimension = kDimension;
   job.submitted_by = "ml-lead-bob";
   job.submitted_at = kNow + absl::Seconds(submitted_second);
@@ -61,7 +57,7 @@ CheckpointRecord Checkpoint(const std::string& job_id, int64_t round) {
   checkpoint.job_id = job_id;
   checkpoint.round = round;
   checkpoint.parameters = Parameters(round);
-  checkpoint.parameters_sha256 = Hex(checkpoint.parameters);
+  checkpoint.parameters_sha256 = crypto::Sha256Hex(checkpoint.parameters);
   checkpoint.optimizer_state = round == 0 ? "" : absl::StrCat("adam state ", round);
   checkpoint.created_at = kNow + absl::Minutes(round);
   return checkpoint;
@@ -193,7 +189,7 @@ TEST_P(StoreJobsTest, CreateJobStoresItPendingApprovalWithItsAuditEntry) {
 
 TEST_P(StoreJobsTest, CreateJobRefusesBadJobsAndWritesNothing) {
   NewJob wrong_hash = Job("job-1");
-  wrong_hash.spec_sha256 = Hex("another spec");
+  wrong_hash.spec_sha256 = crypto::Sha256Hex("another spec");
   NewJob bad_model = Job("job-2");
   bad_model.model_sha256 = "ABC";
   NewJob bad_parameters = Job("job-3");
@@ -253,7 +249,7 @@ TEST_P(StoreJobsTest, InitialCheckpointIsStoredOnceAndMustBeTheSubmittedParamete
   other.round = 0;
   CheckpointRecord short_one = Checkpoint("job-1", 0);
   short_one.parameters.pop_back();
-  short_one.parameters_sha256 = Hex(short_one.parameters);
+  short_one.parameters_sha256 = crypto::Sha256Hex(short_one.parameters);
   for (const CheckpointRecord& bad : {wrong_round, corrupt, other, short_one}) {
     EXPECT_THAT(store_->SaveInitialCheckpoint(bad), StatusIs(absl::StatusCode::kInvalidArgument));
   }
@@ -321,7 +317,7 @@ TEST_P(StoreJobsTest, DecisionAboutAnotherSpecIsRefused) {
   const NewJob job = Job("job-1");
   ASSERT_OK(store_->CreateJob(job, Audit("job.created", "job-1")));
   ApprovalRecord stale = Approval(job);
-  stale.spec_sha256 = Hex("the spec as it was last week");
+  stale.spec_sha256 = crypto::Sha256Hex("the spec as it was last week");
   EXPECT_THAT(store_->RecordDecision("job-1", stale, Audit("job.approved", "job-1")),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("current spec")));
   EXPECT_THAT(store_->RecordDecision("job-none", Approval(job), Audit("job.approved", "job-1")),
@@ -483,7 +479,7 @@ TEST_P(StoreJobsTest, CommitRoundStoresEverythingOfTheRound) {
   ASSERT_OK_AND_ASSIGN(CheckpointRecord latest, store_->LatestCheckpoint("job-1"));
   EXPECT_EQ(latest.round, 1);
   EXPECT_EQ(latest.parameters, Parameters(1));
-  EXPECT_EQ(latest.parameters_sha256, Hex(Parameters(1)));
+  EXPECT_EQ(latest.parameters_sha256, crypto::Sha256Hex(Parameters(1)));
   EXPECT_EQ(latest.optimizer_state, "adam state 1");
   ASSERT_OK_AND_ASSIGN(auto ledger, store_->ListLedger("job-1"));
   ASSERT_THAT(ledger, SizeIs(2));
@@ -544,7 +540,7 @@ TEST_P(StoreJobsTest, CommitRoundRefusesInconsistentCommitsAndWritesNothing) {
   bad.back().second.checkpoint = Checkpoint("job-1", 2);
   bad.emplace_back("checkpoint of another size", Commit("job-1", 1));
   bad.back().second.checkpoint.parameters += "abcd";
-  bad.back().second.checkpoint.parameters_sha256 = Hex(bad.back().second.checkpoint.parameters);
+  bad.back().second.checkpoint.parameters_sha256 = crypto::Sha256Hex(bad.back().second.checkpoint.parameters);
   bad.emplace_back("ledger row for a dropped site", Commit("job-1", 1));
   bad.back().second.ledger[0].site_id = "kch";
   bad.emplace_back("ledger row twice", Commit("job-1", 1));
