@@ -10,6 +10,7 @@
 #include "agent/enrollment.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "coordinator/job/capabilities.h"
 #include "grpcpp/grpcpp.h"
 #include "tessera/version.h"
 #include "transport/peer.h"
@@ -65,6 +66,9 @@ absl::StatusOr<tessera::v1::HeartbeatResponse> CoordinatorLink::SendHeartbeat() 
     tessera::v1::DatasetInfo* info = request.mutable_info()->add_datasets();
     info->set_name(dataset.name);
     info->set_record_count_bucket(dataset.record_count_bucket);
+  }
+  for (const std::string& capability : coordinator::AgentCapabilities()) {
+    request.mutable_info()->add_capabilities(capability);
   }
   request.set_sequence(++sequence_);
   request.set_agent_time_unix_ms(absl::ToUnixMillis(absl::Now()));

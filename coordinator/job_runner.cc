@@ -10,6 +10,7 @@
 #include "common/flat_params.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "coordinator/job/capabilities.h"
 #include "coordinator/job/job_json.h"
 #include "coordinator/job/round_id.h"
 #include "coordinator/strategy/aggregate_layout.h"
@@ -175,39 +176,74 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   }
   const uint32_t round = needs_statistics ? 0 : static_cast<uint32_t>(job.rounds_completed + 1);
 
-  // Eligible: connected, not revoked, offering the job's dataset.
+  // Eligible: connected, not revoked, offering the job's dataset, able to
+  // do what the job needs.
+  const std::vector<std::string> required = RequiredCapabilities(spec);
   std::vector<std::string> eligible;
+  std::vector<std::string> incapable;  // "site (lacks x, y)"
   std::map<std::string, uint64_t> buckets;
   for (const SiteState& site : registry_.List()) {
     if (!site.connected) continue;
     if (revocations_.RevokedAt(site.report.certificate_serial).has_value()) continue;
     for (const DatasetSummary& dataset : site.report.datasets) {
-      if (dataset.name == spec.dataset) {
-        eligible.push_back(site.site_id);
-        buckets[site.site_id] = dataset.record_count_bucket;
+      if (dataset.name != spec.dataset) continue;
+      const std::vector<std::string> missing =
+          MissingCapabilities(required, site.report.capabilities);
+      if (!missing.empty()) {
+        incapable.push_back(
+            absl::StrCat(site.site_id, " (agent ", site.report.agent_version.empty()
+                                                       ? std::string("of unknown version")
+                                                       : site.report.agent_version,
+                         " lacks ", absl::StrJoin(missing, ", "), ")"));
+        continue;
       }
+      eligible.push_back(site.site_id);
+      buckets[site.site_id] = dataset.record_count_bucket;
     }
   }
   if (static_cast<int64_t>(eligible.size()) < spec.min_sites) {
     std::string reason = absl::StrCat("waiting for sites: ", eligible.size(),
                                       " connected site(s) offer dataset `", spec.dataset,
                                       "`; the job needs at least ", spec.min_sites);
+    if (!incapable.empty()) {
+      absl::StrAppend(&reason, "; passed over until their agent is upgraded: ",
+                      absl::StrJoin(incapable, "; "));
+    }
     if (waiting_[job.job_id] != reason) Log()->info("job waiting job={} reason=\"{}\"", job.job_id, reason);
     waiting_[job.job_id] = std::move(reason);
     return false;
   }
   waiting_.erase(job.job_id);
 
+  // Attempts a stop or crash of the coordinator cut short are recorded as
+  // aborted, and count against max_attempts like any other: a round that
+  // brings the coordinator down every time must not do so for ever.
+  TESSERA_ASSIGN_OR_RETURN(std::vector<RoundRecord> interrupted,
+                           store_.InterruptedAttempts(job.job_id));
+  for (RoundRecord& record : interrupted) {
+    if (record.round != round) continue;
+    record.outcome = "aborted";
+    record.reason = "the coordinator stopped during this attempt";
+    record.finished_at = now;
+    record.metrics_json = "{}";
+    TESSERA_RETURN_IF_ERROR(store_.RecordAbortedAttempt(
+        record, CoordinatorEvent(now, "round.aborted", job.job_id,
+                                 {{"round", record.round},
+                                  {"attempt", record.attempt},
+                                  {"reason", record.reason}})));
+    Log()->warn("interrupted attempt recorded job={} round={} attempt={}", job.job_id,
+                record.round, record.attempt);
+  }
   TESSERA_ASSIGN_OR_RETURN(std::vector<RoundRecord> history, store_.ListRounds(job.job_id));
-  uint32_t attempt = 1;
+  int64_t failed = 0;
   std::string last_reason;
   for (const RoundRecord& record : history) {
     if (record.round == round && record.outcome == "aborted") {
-      ++attempt;
+      ++failed;
       last_reason = record.reason;
     }
   }
-  if (attempt > static_cast<uint32_t>(spec.max_attempts)) {
+  if (failed >= spec.max_attempts) {
     return absl::AbortedError(absl::StrCat("round ", round, " failed ", spec.max_attempts,
                                            " times; the last attempt: ", last_reason));
   }
@@ -224,7 +260,6 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   active->kind = needs_statistics ? tessera::v1::ROUND_KIND_STATISTICS
                                   : tessera::v1::ROUND_KIND_TRAINING;
   active->round = round;
-  active->attempt = attempt;
 
   // A random subset of at most max_sites, drawn from the OS generator.
   std::array<uint8_t, 32> seed{};
@@ -238,6 +273,11 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   std::sort(eligible.begin(), eligible.end());
   active->participants = eligible;
   for (const std::string& site : eligible) active->record_buckets[site] = buckets[site];
+  // The attempt number is reserved durably before any site hears of it, so
+  // it is never reused after a crash.
+  TESSERA_ASSIGN_OR_RETURN(int64_t attempt,
+                           store_.StartAttempt(job.job_id, round, active->participants, now));
+  active->attempt = static_cast<uint32_t>(attempt);
   // Fresh public randomness for this attempt (neighbour graph, rotation).
   TESSERA_RETURN_IF_ERROR(crypto::RandomBytes(absl::MakeSpan(seed)));
   active->seed.assign(seed.begin(), seed.end());
@@ -259,7 +299,7 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
 
   secagg::RoundParameters parameters;
   parameters.job_id = job.job_id;
-  parameters.round = SecAggRoundNumber(round, attempt);
+  parameters.round = SecAggRoundNumber(round, active->attempt);
   parameters.participants = active->participants;
   parameters.threshold = static_cast<uint32_t>(spec.secagg_threshold);
   parameters.neighbours = static_cast<uint32_t>(spec.secagg_neighbours);
@@ -275,7 +315,7 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   // The task, the same for every participant.
   tessera::v1::GetWorkResponse work;
   tessera::v1::Task& task = *work.mutable_task();
-  *task.mutable_round() = RefOf(job.job_id, round, attempt, tessera::v1::STAGE_TRAIN);
+  *task.mutable_round() = RefOf(job.job_id, round, active->attempt, tessera::v1::STAGE_TRAIN);
   task.set_kind(active->kind);
   task.set_dataset(spec.dataset);
   TESSERA_ASSIGN_OR_RETURN(uint64_t model_size, objects_.Size(job.model_sha256));
@@ -295,7 +335,7 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   for (const std::string& site : active->participants) mailboxes_.Post(site, work);
 
   Log()->info("round started job={} round={} attempt={} kind={} sites={} vector_words={}",
-              job.job_id, round, attempt, needs_statistics ? "statistics" : "training",
+              job.job_id, round, active->attempt, needs_statistics ? "statistics" : "training",
               absl::StrJoin(active->participants, ","), parameters.vector_length);
   active_ = std::move(active);
   return true;

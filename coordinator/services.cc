@@ -18,6 +18,7 @@ using transport::Role;
 // Limits on what an agent may report, so a faulty or hostile agent cannot
 // make the coordinator hold unbounded data.
 constexpr int kMaxDatasets = 64;
+constexpr int kMaxCapabilities = 64;
 constexpr size_t kMaxTextLength = 256;
 
 absl::Status ValidateText(const std::string& text, absl::string_view field) {
@@ -59,6 +60,16 @@ grpc::Status FederationService::Heartbeat(grpc::ServerContext* context,
     absl::Status status = ValidateText(dataset.name(), "dataset name");
     if (!status.ok()) return transport::ToGrpcStatus(status);
     report.datasets.push_back({dataset.name(), dataset.record_count_bucket()});
+  }
+  if (info.capabilities_size() > kMaxCapabilities) {
+    return transport::ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("heartbeat lists ", info.capabilities_size(), " capabilities; at most ",
+                     kMaxCapabilities, " are allowed")));
+  }
+  for (const std::string& capability : info.capabilities()) {
+    absl::Status status = ValidateText(capability, "capability");
+    if (!status.ok()) return transport::ToGrpcStatus(status);
+    report.capabilities.push_back(capability);
   }
   if (registry_.RecordHeartbeat(identity->id, report)) {
     absl::Status stored = store_.RecordSeen(identity->id, identity->serial_hex,
@@ -116,6 +127,7 @@ grpc::Status AdminService::ListSites(grpc::ServerContext* context,
       d->set_name(dataset.name);
       d->set_record_count_bucket(dataset.record_count_bucket);
     }
+    for (const std::string& capability : site.report.capabilities) out.add_capabilities(capability);
   }
   for (auto& [id, site] : sites) *response->add_sites() = std::move(site);
   return grpc::Status::OK;

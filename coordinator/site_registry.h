@@ -27,6 +27,7 @@ struct SiteReport {
   std::string agent_version;
   std::string hostname;
   std::vector<DatasetSummary> datasets;
+  std::vector<std::string> capabilities;  // coordinator/job/capabilities.h
   uint64_t sequence = 0;      // agent's heartbeat counter
   absl::Time agent_time;      // agent's clock when it sent the report
   std::string certificate_serial;  // of the certificate the agent presented

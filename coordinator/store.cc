@@ -6,6 +6,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status.h"
 #include "coordinator/object_store.h"
 #include "crypto/bytes.h"
@@ -112,6 +114,20 @@ std::vector<Migration> Migrations() {
           event_json TEXT NOT NULL,
           recorded_at_ms INTEGER NOT NULL,
           PRIMARY KEY (job_id, round, site_id)
+        );
+      )sql"},
+      {3, R"sql(
+        -- Every attempt as it starts, before any site hears of it, so that an
+        -- attempt cut short by a crash is never numbered twice and is shown
+        -- as interrupted after a restart. `participants` is the selected
+        -- sites, one id per line.
+        CREATE TABLE attempts (
+          job_id TEXT NOT NULL REFERENCES jobs (job_id),
+          round INTEGER NOT NULL CHECK (round >= 0),
+          attempt INTEGER NOT NULL CHECK (attempt >= 1),
+          participants TEXT NOT NULL,
+          started_at_ms INTEGER NOT NULL,
+          PRIMARY KEY (job_id, round, attempt)
         );
       )sql"},
   };
@@ -349,6 +365,23 @@ absl::StatusOr<bool> RoundCompleted(Database& db, const std::string& job_id, int
       db.Prepare("SELECT 1 FROM rounds WHERE job_id = ? AND round = ? AND outcome = 'completed'"));
   stmt.Bind(1, job_id).Bind(2, round);
   return stmt.Step();
+}
+
+// An attempt of `round` can start or be recorded: the job has run (or is
+// approved and about to) and `round` is the one it is at.
+absl::Status CheckAttemptable(Database& db, const JobRecord& job, int64_t round) {
+  if (job.state == JobState::kPendingApproval || job.state == JobState::kRejected) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job `", job.job_id, "` is ", JobStateName(job.state), " and has never run"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(bool done, RoundCompleted(db, job.job_id, round));
+  const bool current = round == 0 ? job.rounds_completed == 0 : round == job.rounds_completed + 1;
+  if (done || !current) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job `", job.job_id, "` round ", round, " cannot be attempted: the job has committed ",
+        job.rounds_completed, " training rounds", done ? " and this one" : ""));
+  }
+  return absl::OkStatus();
 }
 
 // Writes the round row and its participants; ALREADY_EXISTS when the
@@ -935,19 +968,11 @@ absl::Status Store::RecordAbortedAttempt(const RoundRecord& round, const AuditEv
   absl::MutexLock lock(&mutex_);
   TESSERA_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_));
   TESSERA_ASSIGN_OR_RETURN(JobRecord job, LoadJob(*db_, round.job_id));
-  if (job.state == JobState::kPendingApproval || job.state == JobState::kApproved ||
-      job.state == JobState::kRejected) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "job `", round.job_id, "` is ", JobStateName(job.state), " and has never run"));
-  }
-  TESSERA_ASSIGN_OR_RETURN(bool done, RoundCompleted(*db_, round.job_id, round.round));
-  const bool current =
-      round.round == 0 ? job.rounds_completed == 0 : round.round == job.rounds_completed + 1;
-  if (done || !current) {
+  if (job.state == JobState::kApproved) {
     return absl::FailedPreconditionError(
-        absl::StrCat(RoundName(round), " cannot have been attempted: the job has committed ",
-                     job.rounds_completed, " training rounds", done ? " and this one" : ""));
+        absl::StrCat("job `", round.job_id, "` is approved and has never run"));
   }
+  TESSERA_RETURN_IF_ERROR(CheckAttemptable(*db_, job, round.round));
   TESSERA_RETURN_IF_ERROR(InsertRound(*db_, round));
   TESSERA_ASSIGN_OR_RETURN(Statement update,
                            db_->Prepare("UPDATE jobs SET updated_at_ms = ? WHERE job_id = ?"));
@@ -955,6 +980,64 @@ absl::Status Store::RecordAbortedAttempt(const RoundRecord& round, const AuditEv
   TESSERA_RETURN_IF_ERROR(RunWrite(update));
   TESSERA_RETURN_IF_ERROR(AppendAuditIn(*db_, audit).status());
   return transaction.Commit();
+}
+
+absl::StatusOr<int64_t> Store::StartAttempt(const std::string& job_id, int64_t round,
+                                            const std::vector<std::string>& participants,
+                                            absl::Time started_at) {
+  if (round < 0) return absl::InvalidArgumentError("rounds count from 0");
+  if (participants.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job `", job_id, "` round ", round, ": an attempt needs participants"));
+  }
+  absl::MutexLock lock(&mutex_);
+  TESSERA_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_));
+  TESSERA_ASSIGN_OR_RETURN(JobRecord job, LoadJob(*db_, job_id));
+  TESSERA_RETURN_IF_ERROR(CheckAttemptable(*db_, job, round));
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement last,
+      db_->Prepare("SELECT MAX(attempt) FROM (SELECT attempt FROM attempts WHERE job_id = ?1 "
+                   "AND round = ?2 UNION ALL SELECT attempt FROM rounds WHERE job_id = ?1 AND "
+                   "round = ?2)"));
+  last.Bind(1, job_id).Bind(2, round);
+  TESSERA_ASSIGN_OR_RETURN(bool row, last.Step());
+  const int64_t attempt = row && !last.ColumnIsNull(0) ? last.ColumnInt(0) + 1 : 1;
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO attempts (job_id, round, attempt, participants, started_at_ms) "
+                   "VALUES (?, ?, ?, ?, ?)"));
+  insert.Bind(1, job_id).Bind(2, round).Bind(3, attempt).Bind(4, absl::StrJoin(participants, "\n"))
+      .Bind(5, Ms(started_at));
+  TESSERA_RETURN_IF_ERROR(RunWrite(insert));
+  TESSERA_RETURN_IF_ERROR(transaction.Commit());
+  return attempt;
+}
+
+absl::StatusOr<std::vector<RoundRecord>> Store::InterruptedAttempts(const std::string& job_id) {
+  absl::MutexLock lock(&mutex_);
+  TESSERA_RETURN_IF_ERROR(CheckJobExists(*db_, job_id));
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db_->Prepare("SELECT a.round, a.attempt, a.participants, a.started_at_ms FROM attempts a "
+                   "WHERE a.job_id = ? AND NOT EXISTS (SELECT 1 FROM rounds r WHERE "
+                   "r.job_id = a.job_id AND r.round = a.round AND r.attempt = a.attempt) "
+                   "ORDER BY a.round, a.attempt"));
+  stmt.Bind(1, job_id);
+  std::vector<RoundRecord> interrupted;
+  while (true) {
+    TESSERA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    RoundRecord round;
+    round.job_id = job_id;
+    round.round = stmt.ColumnInt(0);
+    round.attempt = stmt.ColumnInt(1);
+    round.started_at = absl::FromUnixMillis(stmt.ColumnInt(3));
+    for (absl::string_view site : absl::StrSplit(stmt.ColumnText(2), '\n', absl::SkipEmpty())) {
+      round.participants.push_back({std::string(site), "dropped", ""});
+    }
+    interrupted.push_back(std::move(round));
+  }
+  return interrupted;
 }
 
 absl::StatusOr<std::vector<RoundRecord>> Store::ListRounds(const std::string& job_id) {

@@ -20,9 +20,12 @@
 //                       round, with their SHA-256; round 0 is the initial model
 //   ledger              the central privacy ledger: what each included site
 //                       released in each training round
+//   attempts            every attempt as it starts (before any site hears of
+//                       it): attempt numbers are never reused, and an attempt
+//                       that a crash cut short is found after a restart
 //
-// Schema version 1 held sites and audit_log; version 2 adds the rest. Open()
-// migrates older files forward.
+// Schema version 1 held sites and audit_log; version 2 jobs to ledger;
+// version 3 adds attempts. Open() migrates older files forward.
 //
 // Every method that changes jobs, rounds, checkpoints or the ledger does all
 // its writes, and appends its audit event, in one SQLite transaction: either
@@ -307,6 +310,24 @@ class Store {
   //                        at (already committed, or beyond the next);
   //   ALREADY_EXISTS       this attempt number is taken.
   absl::Status RecordAbortedAttempt(const RoundRecord& round, const AuditEvent& audit);
+
+  // Reserves the next attempt number of (job_id, round) — one more than any
+  // attempt started or recorded before — and records that it starts now
+  // with `participants`, durably, before any site hears of it. Errors:
+  //   INVALID_ARGUMENT     round < 0, no participants;
+  //   NOT_FOUND            no such job;
+  //   FAILED_PRECONDITION  as RecordAbortedAttempt (the job never started
+  //                        — approved jobs may start — or the round is not
+  //                        the one the job is at).
+  absl::StatusOr<int64_t> StartAttempt(const std::string& job_id, int64_t round,
+                                       const std::vector<std::string>& participants,
+                                       absl::Time started_at);
+
+  // Attempts of the job that were started but never recorded as completed
+  // or aborted: the coordinator stopped during them. Outcome "" and every
+  // participant "dropped"; ordered by (round, attempt). NOT_FOUND for an
+  // unknown job.
+  absl::StatusOr<std::vector<RoundRecord>> InterruptedAttempts(const std::string& job_id);
 
   // Every attempt of the job, ordered by (round, attempt); NOT_FOUND for an
   // unknown job.

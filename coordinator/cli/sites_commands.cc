@@ -51,7 +51,9 @@ absl::Status RunList(const ConnectionOptions& connection, bool json) {
                         absl::FormatTime(absl::RFC3339_sec,
                                          absl::FromUnixMillis(site.certificate_expires_unix_ms()),
                                          absl::UTCTimeZone())},
-                       {"datasets", datasets}});
+                       {"datasets", datasets},
+                       {"capabilities", std::vector<std::string>(site.capabilities().begin(),
+                                                                 site.capabilities().end())}});
     }
     std::cout << nlohmann::json{{"sites", sites}}.dump(2) << "\n";
     return absl::OkStatus();

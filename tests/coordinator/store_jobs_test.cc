@@ -658,6 +658,68 @@ TEST_P(StoreJobsTest, AbortedAttemptsAreKeptBesideTheCompletedOne) {
   ExpectChainVerifies(*store_, 3 + 5);
 }
 
+TEST_P(StoreJobsTest, AttemptNumbersAreNeverReusedAndInterruptedOnesAreFound) {
+  StartJob("job-1");
+  // An attempt recorded without StartAttempt (an older coordinator) still
+  // counts when the next number is chosen.
+  ASSERT_OK(store_->RecordAbortedAttempt(Round("job-1", 0, 1, "aborted"),
+                                         Audit("round.aborted", "job-1")));
+  EXPECT_THAT(store_->StartAttempt("job-1", 0, {"guys", "rfh"}, kNow),
+              ::tessera::testing::IsOkAndHolds(2));
+  // Attempt 2 was never recorded: a crash cut it short. The next attempt is
+  // 3, not 2 again, and attempt 2 is reported as interrupted with its sites.
+  EXPECT_THAT(store_->StartAttempt("job-1", 0, {"rfh"}, kNow + absl::Minutes(1)),
+              ::tessera::testing::IsOkAndHolds(3));
+  ASSERT_OK(store_->CommitStatistics(Round("job-1", 0, 3, "completed"), "{}",
+                                     Audit("round.statistics", "job-1")));
+  ASSERT_OK_AND_ASSIGN(auto interrupted, store_->InterruptedAttempts("job-1"));
+  ASSERT_THAT(interrupted, SizeIs(1));
+  EXPECT_EQ(interrupted[0].round, 0);
+  EXPECT_EQ(interrupted[0].attempt, 2);
+  EXPECT_EQ(interrupted[0].started_at, kNow);
+  ASSERT_THAT(interrupted[0].participants, SizeIs(2));
+  EXPECT_EQ(interrupted[0].participants[0].site_id, "guys");
+  EXPECT_EQ(interrupted[0].participants[1].status, "dropped");
+  // Recording it as aborted takes it off the list.
+  RoundRecord aborted = interrupted[0];
+  aborted.outcome = "aborted";
+  aborted.reason = "the coordinator stopped during this attempt";
+  aborted.finished_at = kNow + absl::Minutes(2);
+  aborted.metrics_json = "{}";
+  // Round 0 is committed now, so the attempt of round 0 can no longer be recorded.
+  EXPECT_THAT(store_->RecordAbortedAttempt(aborted, Audit("round.aborted", "job-1")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  // Round 1: the next round starts at attempt 1.
+  EXPECT_THAT(store_->StartAttempt("job-1", 1, {"rfh"}, kNow), ::tessera::testing::IsOkAndHolds(1));
+  ASSERT_OK_AND_ASSIGN(interrupted, store_->InterruptedAttempts("job-1"));
+  ASSERT_THAT(interrupted, SizeIs(2));
+  aborted = interrupted[1];
+  aborted.outcome = "aborted";
+  aborted.reason = "the coordinator stopped during this attempt";
+  aborted.finished_at = kNow + absl::Minutes(2);
+  aborted.metrics_json = "{}";
+  ASSERT_OK(store_->RecordAbortedAttempt(aborted, Audit("round.aborted", "job-1")));
+  ASSERT_OK_AND_ASSIGN(interrupted, store_->InterruptedAttempts("job-1"));
+  EXPECT_THAT(interrupted, SizeIs(1));  // round 0's attempt 2 stays interrupted
+  EXPECT_THAT(store_->StartAttempt("job-1", 1, {"rfh"}, kNow), ::tessera::testing::IsOkAndHolds(2));
+
+  // Refusals change nothing.
+  const int64_t attempts = Count(*store_, "attempts");
+  EXPECT_THAT(store_->StartAttempt("job-1", 1, {}, kNow),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(store_->StartAttempt("job-1", 0, {"rfh"}, kNow),
+              StatusIs(absl::StatusCode::kFailedPrecondition));  // committed
+  EXPECT_THAT(store_->StartAttempt("job-1", 3, {"rfh"}, kNow),
+              StatusIs(absl::StatusCode::kFailedPrecondition));  // round 2 comes first
+  EXPECT_THAT(store_->StartAttempt("job-none", 1, {"rfh"}, kNow),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(store_->CreateJob(Job("job-idle"), Audit("job.created", "job-idle")));
+  EXPECT_THAT(store_->StartAttempt("job-idle", 0, {"rfh"}, kNow),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("never run")));
+  EXPECT_EQ(Count(*store_, "attempts"), attempts);
+  EXPECT_EQ(attempts, 4);
+}
+
 TEST_P(StoreJobsTest, AbortedAttemptRefusesWhatCannotHaveHappened) {
   StartJob("job-1");
   ASSERT_OK(store_->CreateJob(Job("job-idle"), Audit("job.created", "job-idle")));
@@ -790,7 +852,7 @@ TEST(StoreFileTest, ReopeningReturnsTheSameData) {
   ASSERT_OK_AND_ASSIGN(AuditCheck check, store->VerifyAuditChain());
   EXPECT_EQ(check.entries, 6);  // the initial checkpoint has no entry of its own
   EXPECT_EQ(check.head_hash, head);
-  EXPECT_EQ(store->database().SchemaVersion().value(), 2);
+  EXPECT_EQ(store->database().SchemaVersion().value(), 3);
 }
 
 TEST(StoreFileTest, MigratesAVersionOneFileKeepingItsSitesAndAuditChain) {
@@ -851,7 +913,7 @@ TEST(StoreFileTest, MigratesAVersionOneFileKeepingItsSitesAndAuditChain) {
   }
 
   ASSERT_OK_AND_ASSIGN(auto store, Store::Open(path));
-  EXPECT_EQ(store->database().SchemaVersion().value(), 2);
+  EXPECT_EQ(store->database().SchemaVersion().value(), 3);
   ASSERT_OK_AND_ASSIGN(auto sites, store->ListSites());
   ASSERT_THAT(sites, SizeIs(2));
   EXPECT_EQ(sites[1].site_id, "rfh");
@@ -869,6 +931,8 @@ TEST(StoreFileTest, MigratesAVersionOneFileKeepingItsSitesAndAuditChain) {
   EXPECT_EQ(fourth[0].previous_hash, v1_head);
   ExpectChainVerifies(*store, 4);
   EXPECT_OK(store->database().CheckIntegrity());
+  ASSERT_OK(store->RecordDecision("job-1", Approval(Job("job-1")), Audit("job.approved", "job-1")));
+  EXPECT_THAT(store->StartAttempt("job-1", 0, {"rfh"}, kNow), ::tessera::testing::IsOkAndHolds(1));
 }
 
 }  // namespace
