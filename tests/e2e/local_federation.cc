@@ -88,6 +88,23 @@ absl::StatusOr<RunResult> LocalFederation::StopCoordinator(absl::Duration timeou
   return result;
 }
 
+absl::Status LocalFederation::KillCoordinator() {
+  auto it = processes_.find("coordinator");
+  if (it == processes_.end()) return absl::FailedPreconditionError("the coordinator is not running");
+  it->second.Signal(SIGKILL);
+  auto result = it->second.Wait(absl::Seconds(10));
+  if (!result.ok()) return result.status();
+  processes_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::Status LocalFederation::SignalCoordinator(int signal_number) {
+  auto it = processes_.find("coordinator");
+  if (it == processes_.end()) return absl::FailedPreconditionError("the coordinator is not running");
+  it->second.Signal(signal_number);
+  return absl::OkStatus();
+}
+
 std::string LocalFederation::CoordinatorOutput() const {
   auto it = processes_.find("coordinator");
   return it == processes_.end() ? "" : it->second.Output();

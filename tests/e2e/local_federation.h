@@ -34,6 +34,11 @@ class LocalFederation {
   absl::Status StartCoordinator();
   // SIGTERMs the coordinator and waits for it.
   absl::StatusOr<RunResult> StopCoordinator(absl::Duration timeout = absl::Seconds(30));
+  // SIGKILLs the coordinator (a crash: nothing is flushed or recorded) and
+  // waits for it; StartCoordinator brings it back on the same port.
+  absl::Status KillCoordinator();
+  // Sends `signal_number` (e.g. SIGSTOP, SIGCONT) to the running coordinator.
+  absl::Status SignalCoordinator(int signal_number);
   // What the running coordinator, or the agent of `site`, has logged so far.
   std::string CoordinatorOutput() const;
   std::string AgentOutput(const std::string& site) const;
