@@ -30,6 +30,26 @@ absl::Status ValidateText(const std::string& text, absl::string_view field) {
 }
 
 
+// Receives an upload into the object store and logs what was stored (or
+// why it was refused) for `caller`.
+grpc::Status ReceiveAndLog(ObjectStore& objects, const std::string& caller,
+                           grpc::ServerReader<tessera::v1::UploadRequest>* reader,
+                           tessera::v1::UploadResponse* response) {
+  auto received = ReceiveUpload(objects, reader);
+  if (!received.ok()) {
+    Logger("coordinator")
+        ->warn("upload refused caller={} reason=\"{}\"", caller,
+               std::string(received.status().message()));
+    return transport::ToGrpcStatus(received.status());
+  }
+  Logger("coordinator")
+      ->info("object stored caller={} sha256={} bytes={} duplicate={}", caller,
+             received->object().sha256_hex(), received->object().size_bytes(),
+             received->duplicate());
+  *response = *received;
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::Status FederationService::Heartbeat(grpc::ServerContext* context,
@@ -217,19 +237,7 @@ grpc::Status AdminService::UploadObject(grpc::ServerContext* context,
                                         tessera::v1::UploadResponse* response) {
   auto identity = guard_.Admit(*context, {Role::kMlLead, Role::kOperator}, "Admin.UploadObject");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
-  auto received = ReceiveUpload(objects_, reader);
-  if (!received.ok()) {
-    Logger("coordinator")
-        ->warn("upload refused caller={} reason=\"{}\"", identity->id,
-               std::string(received.status().message()));
-    return transport::ToGrpcStatus(received.status());
-  }
-  Logger("coordinator")
-      ->info("object stored caller={} sha256={} bytes={} duplicate={}", identity->id,
-             received->object().sha256_hex(), received->object().size_bytes(),
-             received->duplicate());
-  *response = *received;
-  return grpc::Status::OK;
+  return ReceiveAndLog(objects_, identity->id, reader, response);
 }
 
 grpc::Status AdminService::DownloadObject(grpc::ServerContext* context,
@@ -303,10 +311,7 @@ grpc::Status FederationService::Upload(grpc::ServerContext* context,
                                        tessera::v1::UploadResponse* response) {
   auto identity = guard_.Admit(*context, {Role::kSite}, "Federation.Upload");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
-  auto received = ReceiveUpload(objects_, reader);
-  if (!received.ok()) return transport::ToGrpcStatus(received.status());
-  *response = *received;
-  return grpc::Status::OK;
+  return ReceiveAndLog(objects_, identity->id, reader, response);
 }
 
 }  // namespace tessera::coordinator
