@@ -1,5 +1,6 @@
 #include "coordinator/store.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <set>
 #include <utility>
@@ -128,6 +129,40 @@ std::vector<Migration> Migrations() {
           participants TEXT NOT NULL,
           started_at_ms INTEGER NOT NULL,
           PRIMARY KEY (job_id, round, attempt)
+        );
+      )sql"},
+      {4, R"sql(
+        -- Governance: the privacy budget of each trust's dataset (the
+        -- current value; every change is in the audit log).
+        CREATE TABLE budgets (
+          site_id TEXT NOT NULL,
+          dataset TEXT NOT NULL,
+          epsilon REAL NOT NULL CHECK (epsilon >= 0),
+          delta REAL NOT NULL CHECK (delta > 0 AND delta < 1),
+          set_by TEXT NOT NULL,
+          set_at_ms INTEGER NOT NULL,
+          reason TEXT NOT NULL,
+          PRIMARY KEY (site_id, dataset)
+        );
+        -- Receipts signed by the sites, as received (SignedReceipt fields).
+        CREATE TABLE receipts (
+          job_id TEXT NOT NULL REFERENCES jobs (job_id),
+          round INTEGER NOT NULL CHECK (round >= 0),
+          attempt INTEGER NOT NULL CHECK (attempt >= 1),
+          site_id TEXT NOT NULL,
+          receipt BLOB NOT NULL,
+          signature BLOB NOT NULL,
+          certificate_pem TEXT NOT NULL,
+          received_at_ms INTEGER NOT NULL,
+          PRIMARY KEY (job_id, round, attempt, site_id)
+        );
+        -- The audit chain's head as signed by the coordinator's key.
+        CREATE TABLE audit_heads (
+          sequence INTEGER PRIMARY KEY,
+          hash TEXT NOT NULL,
+          signed_at_ms INTEGER NOT NULL,
+          signature BLOB NOT NULL,
+          certificate_pem TEXT NOT NULL
         );
       )sql"},
   };
@@ -1132,6 +1167,172 @@ absl::StatusOr<std::vector<LedgerRecord>> Store::ListLedger(const std::string& j
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+// ------------------------------------------------------------ Governance
+
+absl::Status Store::SetBudget(const BudgetRecord& budget, const AuditEvent& audit) {
+  if (budget.site_id.empty() || budget.dataset.empty() || budget.set_by.empty()) {
+    return absl::InvalidArgumentError("a budget needs a site, a dataset and who set it");
+  }
+  if (!std::isfinite(budget.epsilon) || budget.epsilon < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("budget epsilon must be a number >= 0, not ",
+                                                   budget.epsilon));
+  }
+  if (!(budget.delta > 0 && budget.delta < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("budget delta must be between 0 and 1, not ", budget.delta));
+  }
+  absl::MutexLock lock(&mutex_);
+  TESSERA_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_));
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement upsert,
+      db_->Prepare("INSERT INTO budgets (site_id, dataset, epsilon, delta, set_by, set_at_ms, "
+                   "reason) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, dataset) DO UPDATE "
+                   "SET epsilon = excluded.epsilon, delta = excluded.delta, set_by = "
+                   "excluded.set_by, set_at_ms = excluded.set_at_ms, reason = excluded.reason"));
+  upsert.Bind(1, budget.site_id)
+      .Bind(2, budget.dataset)
+      .Bind(3, budget.epsilon)
+      .Bind(4, budget.delta)
+      .Bind(5, budget.set_by)
+      .Bind(6, Ms(budget.set_at))
+      .Bind(7, budget.reason);
+  TESSERA_RETURN_IF_ERROR(RunWrite(upsert));
+  TESSERA_RETURN_IF_ERROR(AppendAuditIn(*db_, audit).status());
+  return transaction.Commit();
+}
+
+absl::StatusOr<std::vector<BudgetRecord>> Store::ListBudgets() {
+  absl::MutexLock lock(&mutex_);
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db_->Prepare("SELECT site_id, dataset, epsilon, delta, set_by, set_at_ms, reason FROM "
+                   "budgets ORDER BY site_id, dataset"));
+  std::vector<BudgetRecord> budgets;
+  while (true) {
+    TESSERA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    budgets.push_back({stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnDouble(2),
+                       stmt.ColumnDouble(3), stmt.ColumnText(4),
+                       absl::FromUnixMillis(stmt.ColumnInt(5)), stmt.ColumnText(6)});
+  }
+  return budgets;
+}
+
+absl::StatusOr<bool> Store::AddReceipt(const ReceiptRecord& receipt) {
+  if (receipt.site_id.empty() || receipt.receipt.empty() || receipt.signature.empty() ||
+      receipt.certificate_pem.empty() || receipt.round < 0 || receipt.attempt < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the receipt of site `", receipt.site_id, "` for job `", receipt.job_id, "` round ",
+        receipt.round, " lacks its bytes, signature or certificate"));
+  }
+  absl::MutexLock lock(&mutex_);
+  TESSERA_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_));
+  TESSERA_RETURN_IF_ERROR(CheckJobExists(*db_, receipt.job_id));
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement existing,
+      db_->Prepare("SELECT receipt, signature, certificate_pem FROM receipts WHERE job_id = ? AND "
+                   "round = ? AND attempt = ? AND site_id = ?"));
+  existing.Bind(1, receipt.job_id).Bind(2, receipt.round).Bind(3, receipt.attempt)
+      .Bind(4, receipt.site_id);
+  TESSERA_ASSIGN_OR_RETURN(bool found, existing.Step());
+  if (found) {
+    if (existing.ColumnBlob(0) == receipt.receipt && existing.ColumnBlob(1) == receipt.signature &&
+        existing.ColumnText(2) == receipt.certificate_pem) {
+      return true;
+    }
+    return absl::AlreadyExistsError(absl::StrCat(
+        "site `", receipt.site_id, "` already has a different receipt for job `", receipt.job_id,
+        "` round ", receipt.round, " attempt ", receipt.attempt));
+  }
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO receipts (job_id, round, attempt, site_id, receipt, signature, "
+                   "certificate_pem, received_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, receipt.job_id)
+      .Bind(2, receipt.round)
+      .Bind(3, receipt.attempt)
+      .Bind(4, receipt.site_id)
+      .BindBlob(5, receipt.receipt)
+      .BindBlob(6, receipt.signature)
+      .Bind(7, receipt.certificate_pem)
+      .Bind(8, Ms(receipt.received_at));
+  TESSERA_RETURN_IF_ERROR(RunWrite(insert));
+  TESSERA_RETURN_IF_ERROR(transaction.Commit());
+  return false;
+}
+
+absl::StatusOr<std::vector<ReceiptRecord>> Store::ListReceipts(const std::string& job_id) {
+  absl::MutexLock lock(&mutex_);
+  if (!job_id.empty()) TESSERA_RETURN_IF_ERROR(CheckJobExists(*db_, job_id));
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db_->Prepare("SELECT job_id, round, attempt, site_id, receipt, signature, certificate_pem, "
+                   "received_at_ms FROM receipts WHERE ?1 = '' OR job_id = ?1 "
+                   "ORDER BY job_id, round, attempt, site_id"));
+  stmt.Bind(1, job_id);
+  std::vector<ReceiptRecord> receipts;
+  while (true) {
+    TESSERA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    receipts.push_back({stmt.ColumnText(0), stmt.ColumnInt(1), stmt.ColumnInt(2),
+                        stmt.ColumnText(3), stmt.ColumnBlob(4), stmt.ColumnBlob(5),
+                        stmt.ColumnText(6), absl::FromUnixMillis(stmt.ColumnInt(7))});
+  }
+  return receipts;
+}
+
+absl::Status Store::RecordAuditHead(const AuditHeadRecord& head) {
+  if (head.signature.empty() || head.certificate_pem.empty()) {
+    return absl::InvalidArgumentError("a signed audit head needs its signature and certificate");
+  }
+  absl::MutexLock lock(&mutex_);
+  TESSERA_ASSIGN_OR_RETURN(Transaction transaction, Transaction::Begin(*db_));
+  TESSERA_ASSIGN_OR_RETURN(Statement entry,
+                           db_->Prepare("SELECT hash FROM audit_log WHERE sequence = ?"));
+  entry.Bind(1, head.sequence);
+  TESSERA_ASSIGN_OR_RETURN(bool found, entry.Step());
+  if (!found || entry.ColumnText(0) != head.hash) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "audit entry ", head.sequence, found ? " has another hash" : " does not exist"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(Statement existing,
+                           db_->Prepare("SELECT 1 FROM audit_heads WHERE sequence = ?"));
+  existing.Bind(1, head.sequence);
+  TESSERA_ASSIGN_OR_RETURN(bool signed_before, existing.Step());
+  if (signed_before) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("audit head ", head.sequence, " is already signed"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT INTO audit_heads (sequence, hash, signed_at_ms, signature, "
+                   "certificate_pem) VALUES (?, ?, ?, ?, ?)"));
+  insert.Bind(1, head.sequence)
+      .Bind(2, head.hash)
+      .Bind(3, Ms(head.signed_at))
+      .BindBlob(4, head.signature)
+      .Bind(5, head.certificate_pem);
+  TESSERA_RETURN_IF_ERROR(RunWrite(insert));
+  return transaction.Commit();
+}
+
+absl::StatusOr<std::vector<AuditHeadRecord>> Store::ListAuditHeads(int64_t after) {
+  absl::MutexLock lock(&mutex_);
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement stmt,
+      db_->Prepare("SELECT sequence, hash, signed_at_ms, signature, certificate_pem FROM "
+                   "audit_heads WHERE sequence > ? ORDER BY sequence"));
+  stmt.Bind(1, after);
+  std::vector<AuditHeadRecord> heads;
+  while (true) {
+    TESSERA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) break;
+    heads.push_back({stmt.ColumnInt(0), stmt.ColumnText(1), absl::FromUnixMillis(stmt.ColumnInt(2)),
+                     stmt.ColumnBlob(3), stmt.ColumnText(4)});
+  }
+  return heads;
 }
 
 }  // namespace tessera::coordinator

@@ -23,9 +23,13 @@
 //   attempts            every attempt as it starts (before any site hears of
 //                       it): attempt numbers are never reused, and an attempt
 //                       that a crash cut short is found after a restart
+//   budgets             governance's privacy budget per trust and dataset
+//   receipts            the receipts sites signed for their rounds
+//   audit_heads         audit-chain heads signed with the coordinator's key
 //
 // Schema version 1 held sites and audit_log; version 2 jobs to ledger;
-// version 3 adds attempts. Open() migrates older files forward.
+// version 3 adds attempts; version 4 budgets, receipts and audit_heads.
+// Open() migrates older files forward.
 //
 // Every method that changes jobs, rounds, checkpoints or the ledger does all
 // its writes, and appends its audit event, in one SQLite transaction: either
@@ -170,6 +174,41 @@ struct LedgerRecord {
   std::string dataset;
   std::string event_json;  // the privacy event(s) of this round for this site, JSON
   absl::Time recorded_at;
+};
+
+// A governance board's privacy budget for one trust's dataset.
+struct BudgetRecord {
+  std::string site_id;
+  std::string dataset;
+  double epsilon = 0;  // >= 0
+  double delta = 0;    // in (0, 1)
+  std::string set_by;
+  absl::Time set_at;
+  std::string reason;
+};
+
+// A site's signed receipt for one attempt, as received (see
+// tessera.v1.SignedReceipt); the store keeps the bytes, the report checks
+// them.
+struct ReceiptRecord {
+  std::string job_id;
+  int64_t round = 0;
+  int64_t attempt = 1;
+  std::string site_id;
+  std::string receipt;    // serialized RoundReceipt
+  std::string signature;
+  std::string certificate_pem;
+  absl::Time received_at;
+};
+
+// The audit chain's head (the hash of entry `sequence`) signed by the
+// coordinator's key.
+struct AuditHeadRecord {
+  int64_t sequence = 0;
+  std::string hash;  // hex
+  absl::Time signed_at;
+  std::string signature;
+  std::string certificate_pem;
 };
 
 struct RoundCommit {
@@ -343,6 +382,31 @@ class Store {
   // The ledger of `job_id` ("" = every job), ordered by job, round, site;
   // NOT_FOUND for an unknown job.
   absl::StatusOr<std::vector<LedgerRecord>> ListLedger(const std::string& job_id);
+
+  // ---------------------------------------------------------- Governance
+
+  // Sets (or replaces) the budget of (site_id, dataset), with its audit
+  // entry, in one transaction. INVALID_ARGUMENT for an empty site or
+  // dataset, epsilon < 0 or not finite, delta outside (0, 1), no set_by.
+  absl::Status SetBudget(const BudgetRecord& budget, const AuditEvent& audit);
+  // Every budget, ordered by site and dataset.
+  absl::StatusOr<std::vector<BudgetRecord>> ListBudgets();
+
+  // Stores a receipt. Returns true when the identical receipt was already
+  // stored (a retried submission). INVALID_ARGUMENT for missing fields;
+  // NOT_FOUND for an unknown job; ALREADY_EXISTS when a different receipt
+  // is stored for the same (job, round, attempt, site).
+  absl::StatusOr<bool> AddReceipt(const ReceiptRecord& receipt);
+  // The receipts of `job_id` ("" = every job), ordered by job, round,
+  // attempt, site; NOT_FOUND for an unknown job.
+  absl::StatusOr<std::vector<ReceiptRecord>> ListReceipts(const std::string& job_id);
+
+  // Records a signed audit head. INVALID_ARGUMENT when `head.hash` is not
+  // the hash of entry `head.sequence` (or there is no such entry) or the
+  // signature is empty; ALREADY_EXISTS for a sequence signed before.
+  absl::Status RecordAuditHead(const AuditHeadRecord& head);
+  // Signed heads with sequence > `after`, oldest first.
+  absl::StatusOr<std::vector<AuditHeadRecord>> ListAuditHeads(int64_t after);
 
   Database& database() { return *db_; }
 

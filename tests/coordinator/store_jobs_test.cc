@@ -4,6 +4,7 @@
 // entry, retries change nothing, pruning keeps the newest checkpoints and the
 // initial one, and a version-1 file opens with its sites and audit chain
 // intact.
+#include <cmath>
 #include <thread>
 
 #include "coordinator/object_store.h"
@@ -720,6 +721,80 @@ TEST_P(StoreJobsTest, AttemptNumbersAreNeverReusedAndInterruptedOnesAreFound) {
   EXPECT_EQ(attempts, 4);
 }
 
+TEST_P(StoreJobsTest, BudgetsAreSetReplacedAndAudited) {
+  const int64_t audit_before = Count(*store_, "audit_log");
+  BudgetRecord budget{"rfh", "cohort", 3.0, 1e-5, "governance-carol", kNow, "board 2026-11"};
+  ASSERT_OK(store_->SetBudget(budget, Audit("budget.set", "rfh/cohort")));
+  budget.epsilon = 2.5;
+  budget.reason = "lowered after review";
+  ASSERT_OK(store_->SetBudget(budget, Audit("budget.set", "rfh/cohort", 5)));
+  ASSERT_OK(store_->SetBudget({"guys", "cohort", 4.0, 1e-6, "governance-carol", kNow, ""},
+                              Audit("budget.set", "guys/cohort")));
+  ASSERT_OK_AND_ASSIGN(auto budgets, store_->ListBudgets());
+  ASSERT_THAT(budgets, SizeIs(2));
+  EXPECT_EQ(budgets[0].site_id, "guys");
+  EXPECT_EQ(budgets[1].site_id, "rfh");
+  EXPECT_EQ(budgets[1].epsilon, 2.5);
+  EXPECT_EQ(budgets[1].reason, "lowered after review");
+  EXPECT_EQ(Count(*store_, "audit_log"), audit_before + 3);
+
+  for (BudgetRecord bad : {BudgetRecord{"", "cohort", 1, 1e-5, "carol", kNow, ""},
+                           BudgetRecord{"rfh", "cohort", -1, 1e-5, "carol", kNow, ""},
+                           BudgetRecord{"rfh", "cohort", std::nan(""), 1e-5, "carol", kNow, ""},
+                           BudgetRecord{"rfh", "cohort", 1, 0, "carol", kNow, ""},
+                           BudgetRecord{"rfh", "cohort", 1, 1, "carol", kNow, ""},
+                           BudgetRecord{"rfh", "cohort", 1, 1e-5, "", kNow, ""}}) {
+    EXPECT_THAT(store_->SetBudget(bad, Audit("budget.set", "x")),
+                StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+  EXPECT_EQ(Count(*store_, "audit_log"), audit_before + 3);
+}
+
+TEST_P(StoreJobsTest, ReceiptsAreKeptOnceAndADifferentOneIsRefused) {
+  StartJob("job-1");
+  ReceiptRecord receipt{"job-1", 1, 1, "rfh", "receipt bytes", "signature", "PEM", kNow};
+  EXPECT_THAT(store_->AddReceipt(receipt), ::tessera::testing::IsOkAndHolds(false));
+  EXPECT_THAT(store_->AddReceipt(receipt), ::tessera::testing::IsOkAndHolds(true));
+  ReceiptRecord other = receipt;
+  other.signature = "another signature";
+  EXPECT_THAT(store_->AddReceipt(other), StatusIs(absl::StatusCode::kAlreadyExists));
+  other.attempt = 2;
+  EXPECT_THAT(store_->AddReceipt(other), ::tessera::testing::IsOkAndHolds(false));
+  ReceiptRecord unknown = receipt;
+  unknown.job_id = "job-none";
+  EXPECT_THAT(store_->AddReceipt(unknown), StatusIs(absl::StatusCode::kNotFound));
+  ReceiptRecord empty = receipt;
+  empty.signature = "";
+  EXPECT_THAT(store_->AddReceipt(empty), StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK_AND_ASSIGN(auto receipts, store_->ListReceipts("job-1"));
+  ASSERT_THAT(receipts, SizeIs(2));
+  EXPECT_EQ(receipts[0].signature, "signature");
+  EXPECT_EQ(receipts[1].attempt, 2);
+  EXPECT_EQ(receipts[1].receipt, "receipt bytes");
+  EXPECT_THAT(store_->ListReceipts("job-none"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreJobsTest, OnlyTheTrueHashOfAnEntryIsRecordedAsASignedHead) {
+  StartJob("job-1");
+  ASSERT_OK_AND_ASSIGN(auto entries, store_->ReadAudit(0, 100));
+  ASSERT_GE(entries.size(), 2u);
+  const AuditEntry& second = entries[1];
+  AuditHeadRecord head{second.sequence, second.hash, kNow, "signature", "PEM"};
+  AuditHeadRecord wrong = head;
+  wrong.hash = entries[0].hash;
+  EXPECT_THAT(store_->RecordAuditHead(wrong), StatusIs(absl::StatusCode::kInvalidArgument));
+  wrong = head;
+  wrong.sequence = 999;
+  EXPECT_THAT(store_->RecordAuditHead(wrong), StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK(store_->RecordAuditHead(head));
+  EXPECT_THAT(store_->RecordAuditHead(head), StatusIs(absl::StatusCode::kAlreadyExists));
+  ASSERT_OK_AND_ASSIGN(auto heads, store_->ListAuditHeads(0));
+  ASSERT_THAT(heads, SizeIs(1));
+  EXPECT_EQ(heads[0].hash, second.hash);
+  EXPECT_EQ(heads[0].signature, "signature");
+  EXPECT_THAT(store_->ListAuditHeads(second.sequence).value(), SizeIs(0));
+}
+
 TEST_P(StoreJobsTest, AbortedAttemptRefusesWhatCannotHaveHappened) {
   StartJob("job-1");
   ASSERT_OK(store_->CreateJob(Job("job-idle"), Audit("job.created", "job-idle")));
@@ -852,7 +927,7 @@ TEST(StoreFileTest, ReopeningReturnsTheSameData) {
   ASSERT_OK_AND_ASSIGN(AuditCheck check, store->VerifyAuditChain());
   EXPECT_EQ(check.entries, 6);  // the initial checkpoint has no entry of its own
   EXPECT_EQ(check.head_hash, head);
-  EXPECT_EQ(store->database().SchemaVersion().value(), 3);
+  EXPECT_EQ(store->database().SchemaVersion().value(), 4);
 }
 
 TEST(StoreFileTest, MigratesAVersionOneFileKeepingItsSitesAndAuditChain) {
@@ -913,7 +988,7 @@ TEST(StoreFileTest, MigratesAVersionOneFileKeepingItsSitesAndAuditChain) {
   }
 
   ASSERT_OK_AND_ASSIGN(auto store, Store::Open(path));
-  EXPECT_EQ(store->database().SchemaVersion().value(), 3);
+  EXPECT_EQ(store->database().SchemaVersion().value(), 4);
   ASSERT_OK_AND_ASSIGN(auto sites, store->ListSites());
   ASSERT_THAT(sites, SizeIs(2));
   EXPECT_EQ(sites[1].site_id, "rfh");
