@@ -10,6 +10,7 @@
 #include "common/flat_params.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "coordinator/budgets.h"
 #include "coordinator/job/capabilities.h"
 #include "coordinator/job/job_json.h"
 #include "coordinator/job/round_id.h"
@@ -41,6 +42,7 @@ struct JobRunner::ActiveRound {
   absl::Time stage_started;
   std::map<std::string, ParticipantRecord> refused;
   std::map<std::string, uint64_t> record_buckets;  // site -> record-count bucket of the dataset
+  std::map<std::string, ParticipantRecord> excluded;  // eligible but over their budget
 };
 
 namespace {
@@ -60,6 +62,13 @@ tessera::v1::RoundRef RefOf(const std::string& job_id, uint32_t round, uint32_t 
   ref.set_attempt(attempt);
   ref.set_stage(stage);
   return ref;
+}
+
+// The record count the coordinator plans `site`'s record-level privacy
+// with: its dataset's coarse bucket (at least 1).
+int64_t RecordsOf(const std::map<std::string, uint64_t>& buckets, const std::string& site) {
+  auto it = buckets.find(site);
+  return std::max<int64_t>(1, it == buckets.end() ? 1 : static_cast<int64_t>(it->second));
 }
 
 std::string DescribeRound(const std::string& job_id, uint32_t round, uint32_t attempt) {
@@ -201,13 +210,28 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
       buckets[site.site_id] = dataset.record_count_bucket;
     }
   }
+  // Governance's budgets: a site whose remaining budget cannot cover this
+  // round is passed over (the statistics round releases no model update).
+  std::map<std::string, ParticipantRecord> over_budget;
+  if (!needs_statistics) {
+    TESSERA_ASSIGN_OR_RETURN(over_budget, OverBudget(spec, job.dimension, buckets));
+    eligible.erase(std::remove_if(eligible.begin(), eligible.end(),
+                                  [&](const std::string& site) { return over_budget.count(site); }),
+                   eligible.end());
+  }
   if (static_cast<int64_t>(eligible.size()) < spec.min_sites) {
     std::string reason = absl::StrCat("waiting for sites: ", eligible.size(),
                                       " connected site(s) offer dataset `", spec.dataset,
-                                      "`; the job needs at least ", spec.min_sites);
+                                      "`", over_budget.empty() ? "" : " within their privacy budget",
+                                      "; the job needs at least ", spec.min_sites);
     if (!incapable.empty()) {
       absl::StrAppend(&reason, "; passed over until their agent is upgraded: ",
                       absl::StrJoin(incapable, "; "));
+    }
+    if (!over_budget.empty()) {
+      std::vector<std::string> why;
+      for (const auto& [site, record] : over_budget) why.push_back(record.detail);
+      absl::StrAppend(&reason, "; passed over for their privacy budget: ", absl::StrJoin(why, "; "));
     }
     if (waiting_[job.job_id] != reason) Log()->info("job waiting job={} reason=\"{}\"", job.job_id, reason);
     waiting_[job.job_id] = std::move(reason);
@@ -273,6 +297,7 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   std::sort(eligible.begin(), eligible.end());
   active->participants = eligible;
   for (const std::string& site : eligible) active->record_buckets[site] = buckets[site];
+  active->excluded = std::move(over_budget);
   // The attempt number is reserved durably before any site hears of it, so
   // it is never reused after a crash.
   TESSERA_ASSIGN_OR_RETURN(int64_t attempt,
@@ -411,7 +436,32 @@ RoundRecord JobRunner::RecordOf(const std::string& outcome, const std::string& r
     }
     record.participants.push_back(std::move(participant));
   }
+  for (const auto& [site, participant] : active.excluded) record.participants.push_back(participant);
   return record;
+}
+
+absl::StatusOr<std::map<std::string, ParticipantRecord>> JobRunner::OverBudget(
+    const JobSpec& spec, int64_t dimension, const std::map<std::string, uint64_t>& buckets) {
+  std::map<std::string, ParticipantRecord> over;
+  if (spec.privacy_mode == PrivacyMode::kNone) return over;  // approved explicitly; nothing to account
+  TESSERA_ASSIGN_OR_RETURN(std::vector<BudgetRecord> budgets, store_.ListBudgets());
+  const bool budgeted = std::any_of(budgets.begin(), budgets.end(), [&](const BudgetRecord& b) {
+    return b.dataset == spec.dataset && buckets.count(b.site_id) > 0;
+  });
+  if (!budgeted) return over;
+  TESSERA_ASSIGN_OR_RETURN(std::vector<LedgerRecord> ledger, store_.ListLedger(""));
+  TESSERA_ASSIGN_OR_RETURN(std::vector<SpendSummary> spend, SummarizeSpend(budgets, ledger, ""));
+  for (const SpendSummary& summary : spend) {
+    if (summary.dataset != spec.dataset || !summary.budget || buckets.count(summary.site_id) == 0) {
+      continue;
+    }
+    TESSERA_ASSIGN_OR_RETURN(
+        privacy::PrivacyLedger round,
+        RoundEvents(spec, dimension, RecordsOf(buckets, summary.site_id)));
+    TESSERA_ASSIGN_OR_RETURN(BudgetVerdict verdict, CheckBudget(summary, round));
+    if (!verdict.allowed) over[summary.site_id] = {summary.site_id, "excluded", verdict.reason};
+  }
+  return over;
 }
 
 absl::Status JobRunner::FinishStatistics(absl::Time now) {
@@ -501,35 +551,23 @@ absl::Status JobRunner::FinishTraining(absl::Time now) {
   // DP is the same event for every site; record-level depends on the site's
   // record count, which the coordinator knows only as a coarse bucket (the
   // site's own ledger and receipt carry the exact values).
-  std::optional<SiteLevelPlan> site_plan;
-  if (spec.privacy_mode == PrivacyMode::kSite) {
-    TESSERA_ASSIGN_OR_RETURN(site_plan, PlanSiteLevel(spec, active.job.dimension));
-  }
-  std::map<int64_t, nlohmann::json> record_events;  // bucket -> events
+  std::map<int64_t, nlohmann::json> events_by_bucket;
   for (const std::string& site : result.included_sites) {
+    const int64_t records = RecordsOf(active.record_buckets, site);
+    auto known = events_by_bucket.find(records);
+    if (known == events_by_bucket.end()) {
+      // An estimate that cannot be made is recorded as such (null): the
+      // round itself, and the site's own ledger, stand.
+      auto events = RoundEvents(spec, active.job.dimension, records);
+      known = events_by_bucket
+                  .emplace(records, events.ok() ? nlohmann::json::parse(agent::EventsToJson(*events))
+                                                : nlohmann::json(nullptr))
+                  .first;
+    }
     nlohmann::json event = {{"mode", std::string(PrivacyModeName(spec.privacy_mode))},
-                            {"events", nlohmann::json::array()}};
-    if (site_plan.has_value()) {
-      privacy::PrivacyLedger ledger;
-      TESSERA_RETURN_IF_ERROR(ledger.Add(site_plan->round_event, 1));
-      event["events"] = nlohmann::json::parse(agent::EventsToJson(ledger));
-    } else if (spec.privacy_mode == PrivacyMode::kRecord) {
-      const int64_t records =
-          std::max<int64_t>(1, static_cast<int64_t>(active.record_buckets[site]));
-      auto known = record_events.find(records);
-      if (known == record_events.end()) {
-        // An estimate that cannot be made is recorded as such: the round
-        // itself, and the site's own ledger, stand.
-        nlohmann::json events = nullptr;
-        privacy::PrivacyLedger ledger;
-        auto plan = PlanRecordLevel(spec, records);
-        if (plan.ok() && ledger.Add(plan->step_event, plan->steps_per_round).ok()) {
-          events = nlohmann::json::parse(agent::EventsToJson(ledger));
-        }
-        known = record_events.emplace(records, std::move(events)).first;
-      }
+                            {"events", known->second}};
+    if (spec.privacy_mode == PrivacyMode::kRecord) {
       event["estimated_from_record_count_bucket"] = records;
-      event["events"] = known->second;
     }
     LedgerRecord entry;
     entry.job_id = active.job.job_id;

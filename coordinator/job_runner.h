@@ -7,7 +7,9 @@
 //     federation-wide means and standard deviations are stored with the job
 //     and sent with every training task;
 //   * training rounds 1..R: select eligible connected sites (not revoked,
-//     offering the job's dataset), post each the task (global parameters by
+//     offering the job's dataset, with the capabilities the job needs and
+//     — where governance set a budget — enough budget left for the round;
+//     coordinator/budgets.h), post each the task (global parameters by
 //     hash), relay the secure-aggregation stages through the sites'
 //     mailboxes with the job's stage deadline, decode the sum, apply the
 //     strategy and commit the round (checkpoint, round record, central
@@ -124,6 +126,12 @@ class JobRunner {
                        const std::vector<std::string>& included) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void PostStageInputs(const std::vector<StageDelivery>& deliveries)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // The sites among `buckets` (site -> record-count bucket) whose
+  // governance budget for the job's dataset cannot cover one more round,
+  // each with the reason, recorded as "excluded".
+  absl::StatusOr<std::map<std::string, ParticipantRecord>> OverBudget(
+      const JobSpec& spec, int64_t dimension, const std::map<std::string, uint64_t>& buckets)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   Store& store_;

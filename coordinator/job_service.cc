@@ -185,6 +185,12 @@ grpc::Status AdminService::GetJob(grpc::ServerContext* context,
     *response->mutable_progress() = *progress;
     response->set_in_progress(true);
   }
+  if (job->state == JobState::kPendingApproval || job->state == JobState::kApproved) {
+    auto spec = JobSpecFromJson(job->spec_json);
+    if (!spec.ok()) return Refuse(spec.status());
+    absl::Status planned = PlanSpend(*job, *spec, response->mutable_planned());
+    if (!planned.ok()) return Refuse(planned);
+  }
   return grpc::Status::OK;
 }
 

@@ -114,9 +114,19 @@ class AdminService final : public tessera::v1::Admin::Service {
   grpc::Status GetModel(grpc::ServerContext* context, const tessera::v1::GetModelRequest* request,
                         tessera::v1::GetModelResponse* response) override;
 
+  // Governance budgets (coordinator/budget_service.cc).
+  grpc::Status SetBudget(grpc::ServerContext* context, const tessera::v1::SetBudgetRequest* request,
+                         tessera::v1::SetBudgetResponse* response) override;
+  grpc::Status ListBudgets(grpc::ServerContext* context,
+                           const tessera::v1::ListBudgetsRequest* request,
+                           tessera::v1::ListBudgetsResponse* response) override;
+
  private:
   // The summary of `job` as listed.
   tessera::v1::JobSummary Summarize(const JobRecord& job) const;
+  // What `job` would spend at each connected site offering its dataset.
+  absl::Status PlanSpend(const JobRecord& job, const JobSpec& spec,
+                         google::protobuf::RepeatedPtrField<tessera::v1::PlannedSpend>* out) const;
 
   // Appends to the audit chain; a failure is logged (the action stands).
   void Audit(const transport::PeerIdentity& actor, const std::string& action,

@@ -395,4 +395,24 @@ absl::Status AggregateCodec::DecodeStatistics(absl::Span<const uint32_t> sum,
   return absl::OkStatus();
 }
 
+absl::StatusOr<privacy::PrivacyLedger> RoundEvents(const JobSpec& spec, int64_t dimension,
+                                                   int64_t training_records) {
+  privacy::PrivacyLedger ledger;
+  switch (spec.privacy_mode) {
+    case PrivacyMode::kRecord: {
+      TESSERA_ASSIGN_OR_RETURN(RecordLevelPlan plan, PlanRecordLevel(spec, training_records));
+      TESSERA_RETURN_IF_ERROR(ledger.Add(plan.step_event, plan.steps_per_round));
+      break;
+    }
+    case PrivacyMode::kSite: {
+      TESSERA_ASSIGN_OR_RETURN(SiteLevelPlan plan, PlanSiteLevel(spec, dimension));
+      TESSERA_RETURN_IF_ERROR(ledger.Add(plan.round_event, 1));
+      break;
+    }
+    case PrivacyMode::kNone:
+      break;
+  }
+  return ledger;
+}
+
 }  // namespace tessera::coordinator

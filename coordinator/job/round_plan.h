@@ -132,6 +132,14 @@ struct RecordLevelPlan {
 // OUT_OF_RANGE when no noise multiplier reaches the target epsilon.
 absl::StatusOr<RecordLevelPlan> PlanRecordLevel(const JobSpec& spec, int64_t training_records);
 
+// What one training round of `spec` releases about one site, for an
+// accountant: record level, steps_per_round repetitions of the step event
+// for `training_records` records; site level, the round event of a
+// `dimension`-parameter model; privacy mode none, nothing (an empty ledger:
+// no guarantee to account). Errors as PlanRecordLevel / PlanSiteLevel.
+absl::StatusOr<privacy::PrivacyLedger> RoundEvents(const JobSpec& spec, int64_t dimension,
+                                                   int64_t training_records);
+
 // How a round's values travel as words in Z_{2^b} and come back as the sum
 // (see the top of this file).
 class AggregateCodec {

@@ -22,6 +22,8 @@
 #include "agent/round/secagg_session.h"
 #include "common/flat_params.h"
 #include "common/status.h"
+#include "agent/round/local_policy.h"
+#include "coordinator/budgets.h"
 #include "coordinator/job/capabilities.h"
 #include "coordinator/job/job_json.h"
 #include "coordinator/job/round_id.h"
@@ -614,6 +616,76 @@ TEST_F(JobRunnerTest, AJobWaitsForEnoughCapableSitesAndSaysWhy) {
   EXPECT_EQ(runner_->WaitingReason(job_id), "");
   EXPECT_EQ(Job(job_id).state, JobState::kRunning);
   EXPECT_THAT(sites_.at(SiteId(6)).tasks_seen, SizeIs(1));
+}
+
+// Governance budgets: a site whose budget cannot cover the next round is
+// passed over (recorded as excluded, with the reason); when that leaves too
+// few sites the job waits and says why; a raised budget lets it go on.
+TEST_F(JobRunnerTest, ASiteOverItsBudgetIsPassedOverOrTheJobWaits) {
+  UseFiveSites();
+  JobSpec spec = MakeSpec();
+  spec.privacy_mode = PrivacyMode::kSite;
+  spec.noise_multiplier = 1.0;
+  spec.clip_norm = 1.0;
+  spec.rounds = 3;
+  spec.min_sites = 4;
+  spec.max_sites = 5;
+  // One and two rounds' epsilon for any site, from the same planner and
+  // accountant the runner uses (composition is sublinear, so two rounds
+  // cost less than twice one); site 1's budget lies between them.
+  ASSERT_OK_AND_ASSIGN(privacy::PrivacyLedger one_round, RoundEvents(spec, kDimension, 1));
+  ASSERT_OK_AND_ASSIGN(double per_round, agent::EpsilonOf(one_round, 1e-5));
+  privacy::PrivacyLedger two_rounds = one_round;
+  for (const privacy::LedgerEntry& entry : one_round.entries()) {
+    ASSERT_OK(two_rounds.Add(entry.event, entry.count));
+  }
+  ASSERT_OK_AND_ASSIGN(double two, agent::EpsilonOf(two_rounds, 1e-5));
+  ASSERT_GT(per_round, 0);
+  ASSERT_GT(two, per_round);
+  BudgetRecord budget{SiteId(1), kDataset, (per_round + two) / 2, 1e-5, "governance",
+                      clock_->Now(), "test"};
+  ASSERT_OK(store_->SetBudget(budget, Event("budget.set", SiteId(1))));
+  const std::string job_id = SubmitApproved(spec);
+  RunToEnd(job_id);
+  ASSERT_EQ(Job(job_id).state, JobState::kCompleted) << Job(job_id).state_reason;
+  ASSERT_OK_AND_ASSIGN(auto rounds, store_->ListRounds(job_id));
+  ASSERT_THAT(rounds, SizeIs(4));
+  EXPECT_THAT(Included(rounds[1]), SizeIs(5));
+  for (size_t r = 2; r <= 3; ++r) {
+    EXPECT_THAT(Included(rounds[r]), SizeIs(4)) << "round " << r;
+    auto excluded = std::find_if(rounds[r].participants.begin(), rounds[r].participants.end(),
+                                 [](const ParticipantRecord& p) { return p.site_id == SiteId(1); });
+    ASSERT_NE(excluded, rounds[r].participants.end());
+    EXPECT_EQ(excluded->status, "excluded");
+    EXPECT_THAT(excluded->detail, HasSubstr("past its budget"));
+  }
+  // The central ledger never takes site 1 past its budget.
+  ASSERT_OK_AND_ASSIGN(auto ledger, store_->ListLedger(job_id));
+  ASSERT_OK_AND_ASSIGN(auto budgets, store_->ListBudgets());
+  ASSERT_OK_AND_ASSIGN(auto spend, SummarizeSpend(budgets, ledger, SiteId(1)));
+  ASSERT_THAT(spend, SizeIs(1));
+  EXPECT_NEAR(spend[0].spent, per_round, 1e-9);
+  EXPECT_LE(spend[0].spent, budget.epsilon);
+
+  // A second job that needs all five sites waits for site 1's budget...
+  spec.min_sites = 5;
+  spec.secagg_threshold = 3;
+  spec.rounds = 1;
+  const std::string second = SubmitApproved(spec);
+  // (Its statistics round releases no model update and needs no budget.)
+  RunUntil([&] { return !Job(second).standardization_json.empty(); });
+  for (int i = 0; i < 3; ++i) Pump();
+  EXPECT_THAT(runner_->WaitingReason(second),
+              HasSubstr("4 connected site(s) offer dataset `cohort` within their privacy budget"));
+  EXPECT_THAT(runner_->WaitingReason(second),
+              HasSubstr(absl::StrCat("passed over for their privacy budget: ", SiteId(1))));
+  EXPECT_EQ(Job(second).rounds_completed, 0);
+  EXPECT_FALSE(runner_->Progress(second).has_value());
+  // ...until governance raises it.
+  budget.epsilon = 2 * two;
+  ASSERT_OK(store_->SetBudget(budget, Event("budget.set", SiteId(1))));
+  RunToEnd(second);
+  EXPECT_EQ(Job(second).state, JobState::kCompleted) << Job(second).state_reason;
 }
 
 TEST_F(JobRunnerTest, ACoordinatorStoppedMidRoundResumesWithoutReusingTheAttempt) {
