@@ -4,6 +4,9 @@
 
 #include "common/cli.h"
 #include "coordinator/cli/commands.h"
+#ifdef TESSERA_CLI_WITH_TORCH
+#include "coordinator/cli/simulate_commands.h"
+#endif
 #include "transport/tls.h"
 
 int main(int argc, char** argv) {
@@ -26,6 +29,7 @@ int main(int argc, char** argv) {
   cli::AddBudgetCommands(app, result, connection);
 #ifdef TESSERA_CLI_WITH_TORCH
   cli::AddModelCommands(app, result, connection);
+  cli::AddSimulateCommands(app, result);
 #endif
   return RunApp(app, result, argc, argv);
 }
