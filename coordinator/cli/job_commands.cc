@@ -324,6 +324,8 @@ std::string FormatJobTable(const tessera::v1::ListJobsResponse& jobs) {
 
 // ------------------------------------------------------------------ show
 
+std::string FormatPlannedSpend(const GetJobResponse& job);
+
 std::string FormatJobSettings(const GetJobResponse& job, int indent) {
   const json spec = ParseObject(job.spec_json());
   std::string out;
@@ -400,6 +402,7 @@ std::string FormatJob(const GetJobResponse& job, absl::Time now) {
     AddLine(out, 0, "governance", "not decided yet");
   }
   out += FormatJobSettings(job, 0);
+  if (s.state() == "pending approval" || s.state() == "approved") out += FormatPlannedSpend(job);
 
   if (job.in_progress()) {
     const auto& p = job.progress();
@@ -473,10 +476,27 @@ json JobJson(const GetJobResponse& job) {
                       {"participants", participants},
                       {"metrics", ParseObject(r.metrics_json())}});
   }
+  json planned = json::array();
+  for (const tessera::v1::PlannedSpend& p : job.planned()) {
+    json entry = {{"site_id", p.site_id()},
+                  {"record_count_bucket", p.record_count_bucket()},
+                  {"epsilon", p.epsilon()},
+                  {"delta", p.delta()},
+                  {"note", p.note()}};
+    if (p.budget_set()) {
+      entry["budget"] = {{"epsilon", p.budget_epsilon()},
+                         {"delta", p.budget_delta()},
+                         {"spent", p.budget_spent()},
+                         {"after", p.budget_after()}};
+    } else {
+      entry["budget"] = nullptr;
+    }
+    planned.push_back(std::move(entry));
+  }
   json out = {{"summary", JobSummaryJson(job.summary())}, {"spec", ParseObject(job.spec_json())},
               {"spec_sha256", job.spec_sha256()},         {"model_sha256", job.model_sha256()},
               {"parameter_count", job.parameter_count()}, {"rounds", rounds},
-              {"in_progress", job.in_progress()}};
+              {"in_progress", job.in_progress()}, {"planned", planned}};
   if (job.decided_unix_ms() != 0 || !job.decided_by().empty()) {
     out["decision"] = {{"approved", job.approved()},
                        {"decided_by", job.decided_by()},
@@ -506,12 +526,43 @@ json JobJson(const GetJobResponse& job) {
 
 // --------------------------------------------------------------- approve
 
+// What the job would spend at each connected trust, next to its budget.
+std::string FormatPlannedSpend(const GetJobResponse& job) {
+  if (job.planned().empty()) {
+    return "\nPlanned privacy spend: no connected trust offers the job's dataset yet, so none "
+           "can be shown.\n";
+  }
+  std::string out = absl::StrFormat(
+      "\nPlanned privacy spend per trust (the whole job, at delta %g; record-level estimates use "
+      "each trust's\nrecord count rounded to a coarse bucket):\n",
+      job.planned(0).delta());
+  absl::StrAppend(&out, absl::StrFormat("  %-16s %-9s %-9s %s\n", "TRUST", "RECORDS~", "EPSILON",
+                                        "BUDGET (spent now -> after this job)"));
+  for (const tessera::v1::PlannedSpend& p : job.planned()) {
+    std::string budget = "no budget set";
+    if (p.budget_set()) {
+      budget = absl::StrFormat("%.3g at delta %g (%.3g -> %.3g)%s", p.budget_epsilon(),
+                               p.budget_delta(), p.budget_spent(), p.budget_after(),
+                               p.budget_after() > p.budget_epsilon()
+                                   ? "  EXCEEDS: rounds past the budget will not include this trust"
+                                   : "");
+    }
+    const std::string epsilon =
+        !p.note().empty() && p.epsilon() == 0 ? std::string("?") : absl::StrFormat("%.3g", p.epsilon());
+    absl::StrAppend(&out, absl::StrFormat("  %-16s %-9d %-9s %s\n", p.site_id(),
+                                          p.record_count_bucket(), epsilon, budget));
+    if (!p.note().empty()) absl::StrAppend(&out, "    note: ", p.note(), "\n");
+  }
+  return out;
+}
+
 std::string FormatApproval(const GetJobResponse& job) {
   const JobSummary& s = job.summary();
   std::string out = absl::StrCat("You are asked to approve job ", s.job_id(), " \"", s.name(),
                                  "\", submitted by ", s.submitted_by(), " on ",
                                  TimeText(s.submitted_unix_ms()), ".\n\n");
   out += FormatJobSettings(job, 2);
+  out += FormatPlannedSpend(job);
   out +=
       "\nApproving records your name against the job sha256 above: the coordinator runs\n"
       "exactly these settings and this model, and any change needs a new approval.\n";
