@@ -412,6 +412,7 @@ absl::Status RunSimulate(SimulationOptions options) {
                                   {"stddev", evaluation.standardization().stddev}};
     TESSERA_RETURN_IF_ERROR(WriteFileAtomically((dir / "standardization.json").string(),
                                                 standardization.dump(2) + "\n", 0644));
+    TESSERA_RETURN_IF_ERROR(WriteFileAtomically((dir / "job.toml").string(), job_toml, 0644));
   }
   TESSERA_RETURN_IF_ERROR(federation.Stop());
   if (StopRequested()) return Cancelled();

@@ -271,7 +271,7 @@ std::string SimulationSummary(const SimulationResult& result, bool with_rounds) 
   }
   if (!result.report_dir.empty()) {
     absl::StrAppend(&out, "\nReport written to ", result.report_dir,
-                    " (summary.txt, result.json, model.pt, standardization.json, logs/)\n");
+                    " (summary.txt, result.json, model.pt, standardization.json, job.toml, logs/)\n");
   }
   return out;
 }

@@ -10,6 +10,7 @@
 //   standardization.json the means and standard deviations its numeric
 //                        inputs must be standardised with (the export does
 //                        not carry them)
+//   job.toml             the job file that was submitted
 //   logs/                the coordinator's and agents' logs
 // The governance report (an HTML page for the board) is to be written from
 // the same SimulationResult: WriteSimulationReport is where it goes.
