@@ -1,5 +1,7 @@
 #include "coordinator/job_runner.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <random>
 
@@ -148,7 +150,12 @@ void JobRunner::Tick(absl::Time now) {
   absl::MutexLock lock(&mutex_);
   if (active_ != nullptr) {
     DriveRound(now);
-    return;
+    if (active_ != nullptr) return;
+    // The round is over: give the memory of its messages back to the
+    // system (glibc keeps freed blocks otherwise, and the coordinator's
+    // footprint would grow with the number of sites, not the model), and
+    // start the next round now rather than at the next tick.
+    malloc_trim(0);
   }
   auto jobs = store_.ListJobs();
   if (!jobs.ok()) {
@@ -624,7 +631,7 @@ void JobRunner::FailJob(const std::string& job_id, const std::string& reason, ab
 
 absl::StatusOr<bool> JobRunner::Submit(const std::string& site,
                                        const tessera::v1::StageSubmission& submission,
-                                       const std::string& payload) {
+                                       absl::string_view payload) {
   absl::MutexLock lock(&mutex_);
   const tessera::v1::RoundRef& ref = submission.round();
   if (active_ == nullptr || ref.job_id() != active_->job.job_id ||

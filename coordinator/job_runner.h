@@ -93,7 +93,7 @@ class JobRunner {
   // errors (INVALID_ARGUMENT, UNAUTHENTICATED, ...) for a bad payload.
   // `payload` is the inline payload or the bytes of the uploaded object.
   absl::StatusOr<bool> Submit(const std::string& site, const tessera::v1::StageSubmission& submission,
-                              const std::string& payload);
+                              absl::string_view payload);
 
   // The round in progress of `job_id`, if any.
   std::optional<tessera::v1::JobProgress> Progress(const std::string& job_id) const;

@@ -15,6 +15,11 @@ namespace {
 constexpr absl::Duration kHeartbeatInterval = absl::Seconds(10);
 // Largest message the server accepts; bigger objects travel in chunks.
 constexpr int kMaxMessageBytes = 16 * 1024 * 1024;
+// gRPC's buffers for all connections together. Without a quota each
+// connection keeps read buffers sized to its largest message (a masked
+// input), so the coordinator's memory grew with the number of sites rather
+// than staying O(d); reads wait for room instead.
+constexpr size_t kServerMemoryQuota = 128u * 1024 * 1024;
 constexpr absl::Duration kRevocationPollInterval = absl::Seconds(2);
 
 }  // namespace
@@ -63,6 +68,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.RegisterService(&server->admin_);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  grpc::ResourceQuota quota("tessera-coordinator");
+  quota.Resize(kServerMemoryQuota);
+  builder.SetResourceQuota(quota);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
