@@ -290,18 +290,20 @@ CheckResult CheckDatabase(const std::string& state_dir) {
     const std::string message(store.status().message());
     if (absl::StrContains(message, "needs upgrading")) {
       return Warn(kName, message,
-                  "the coordinator upgrades it at its next start; copy the file first (with the "
-                  "service stopped) to be able to go back");
+                  "the coordinator upgrades it at its next start; take a backup first "
+                  "(`tessera-coordinator backup --config FILE --out FILE`) to be able to go back");
     }
     return Fail(kName, message,
                 absl::IsDataLoss(store.status())
-                    ? "restore the database from a backup"
+                    ? "stop the coordinator and restore the last backup with "
+                      "`tessera-coordinator restore --config FILE --from BACKUP --force`"
                     : "check `storage.dir`; a file that is not the coordinator's database is "
                       "never modified");
   }
   if (absl::Status intact = (*store)->database().CheckIntegrity(); !intact.ok()) {
     return Fail(kName, std::string(intact.message()),
-                "stop the coordinator and restore the database from a backup");
+                "stop the coordinator and restore the last backup with "
+                "`tessera-coordinator restore --config FILE --from BACKUP --force`");
   }
   CheckResult result = Ok(kName, absl::StrCat("`", path, "`: current schema, integrity_check ok, ",
                                               static_cast<int64_t>(info.st_size) / 1024, " KiB"));

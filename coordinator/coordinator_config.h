@@ -12,7 +12,7 @@
 //   requests_per_second = 50   # per caller, on average
 //   burst = 200                # per caller, at once
 //   [storage]
-//   dir = "/var/lib/tessera/coordinator"   # state: objects, database (mode 0700)
+//   dir = "/var/lib/tessera-coordinator"   # state: objects, database (mode 0700)
 //   max_object_mib = 1024                  # largest model or parameter file
 //   keep_checkpoints = 0                   # per job: 0 keeps every round's model
 //   [sites]
