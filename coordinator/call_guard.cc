@@ -24,6 +24,31 @@ bool RateLimiter::Allow(const std::string& key) {
   return true;
 }
 
+bool Sessions::Touch(const transport::PeerIdentity& caller, absl::string_view method) {
+  switch (caller.role) {
+    case transport::Role::kSite:
+    case transport::Role::kCoordinator:
+      return false;
+    case transport::Role::kOperator:
+    case transport::Role::kMlLead:
+    case transport::Role::kGovernance:
+    case transport::Role::kAuditor:
+      break;
+  }
+  const absl::Time now = clock_.Now();
+  // One person may hold certificates of several roles: each is a login.
+  const std::string key = absl::StrCat(transport::RoleName(caller.role), "/", caller.id);
+  bool starts = false;
+  {
+    absl::MutexLock lock(&mutex_);
+    auto [it, first] = last_call_.try_emplace(key, now);
+    starts = first || now - it->second >= idle_;
+    it->second = std::max(it->second, now);
+  }
+  if (starts && record_) record_(caller, method);
+  return starts;
+}
+
 absl::StatusOr<transport::PeerIdentity> CallGuard::Admit(
     const grpc::ServerContext& context, std::initializer_list<transport::Role> allowed,
     absl::string_view method) {
@@ -55,6 +80,7 @@ absl::StatusOr<transport::PeerIdentity> CallGuard::Admit(
     return absl::ResourceExhaustedError(absl::StrCat(
         "`", identity->id, "` is calling faster than its rate limit; slow down and retry"));
   }
+  if (sessions_ != nullptr) sessions_->Touch(*identity, method);
   return identity;
 }
 

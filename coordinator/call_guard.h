@@ -1,10 +1,14 @@
 // The gate every coordinator RPC passes first: who is calling (from the
 // verified certificate only), whether that certificate is revoked, whether
 // its role may make this call, and whether it is within its rate limit.
+// It also notices when a person logs in: the first admitted call of a
+// person's certificate since the coordinator started, or after an hour
+// without calls (Sessions), which the coordinator writes to the audit log.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -40,10 +44,39 @@ class RateLimiter {
   std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mutex_);
 };
 
+// Sessions of people (operators, ML leads, governance, auditors): a call
+// starts one when its caller has made no call since start-up or none for
+// `idle`. Pure: time comes from the clock.
+class Sessions {
+ public:
+  // Called with the caller and the method of each call that starts a
+  // session (outside any lock; it may write to the store).
+  using LoginRecorder =
+      std::function<void(const transport::PeerIdentity& person, absl::string_view method)>;
+
+  static constexpr absl::Duration kIdle = absl::Hours(1);
+
+  Sessions(const Clock& clock, LoginRecorder record, absl::Duration idle = kIdle)
+      : clock_(clock), record_(std::move(record)), idle_(idle) {}
+
+  // Notes a call by `caller` (sites and the coordinator are not people and
+  // are ignored); returns true, after recording it, when the call starts a
+  // session. Of concurrent first calls by one person, exactly one does.
+  bool Touch(const transport::PeerIdentity& caller, absl::string_view method);
+
+ private:
+  const Clock& clock_;
+  const LoginRecorder record_;
+  const absl::Duration idle_;
+  absl::Mutex mutex_;
+  std::map<std::string, absl::Time> last_call_ ABSL_GUARDED_BY(mutex_);  // by "role/id"
+};
+
 class CallGuard {
  public:
-  CallGuard(const Revocations& revocations, RateLimiter& limiter)
-      : revocations_(revocations), limiter_(limiter) {}
+  // With `sessions`, every admitted call is noted there (logins).
+  CallGuard(const Revocations& revocations, RateLimiter& limiter, Sessions* sessions = nullptr)
+      : revocations_(revocations), limiter_(limiter), sessions_(sessions) {}
 
   // The caller's identity when it may call `method`. UNAUTHENTICATED when it
   // has no verified certificate or the certificate is revoked;
@@ -56,6 +89,7 @@ class CallGuard {
  private:
   const Revocations& revocations_;
   RateLimiter& limiter_;
+  Sessions* const sessions_;
 };
 
 }  // namespace tessera::coordinator

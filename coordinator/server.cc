@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "nlohmann/json.hpp"
 #include "transport/tls.h"
 
 namespace tessera::coordinator {
@@ -27,12 +28,18 @@ constexpr absl::Duration kRevocationPollInterval = absl::Seconds(2);
 CoordinatorServer::CoordinatorServer(
     const CoordinatorConfig& config, std::string ca_cert_pem, std::unique_ptr<Store> store,
     std::unique_ptr<ObjectStore> objects,
-    std::shared_ptr<const crypto::secagg::PeerAuthenticator> authenticator, const Clock& clock)
-    : store_(std::move(store)),
+    std::shared_ptr<const crypto::secagg::PeerAuthenticator> authenticator,
+    std::unique_ptr<AuditSigner> signer, const Clock& clock)
+    : clock_(clock),
+      crl_file_(config.crl_file),
+      store_(std::move(store)),
       objects_(std::move(objects)),
+      signer_(std::move(signer)),
       revocations_(ca_cert_pem, config.crl_file),
       limiter_(clock, config.requests_per_second, config.burst),
-      guard_(revocations_, limiter_),
+      sessions_(clock, [this](const transport::PeerIdentity& person,
+                              absl::string_view method) { RecordLogin(person, method); }),
+      guard_(revocations_, limiter_, &sessions_),
       registry_(clock, config.liveness_window),
       runner_(*store_, *objects_, mailboxes_, registry_, revocations_, std::move(authenticator),
               clock, JobRunnerOptions{config.keep_checkpoints}),
@@ -51,12 +58,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   TESSERA_ASSIGN_OR_RETURN(auto objects,
                            ObjectStore::Open(config.state_dir, config.max_object_bytes));
   TESSERA_ASSIGN_OR_RETURN(auto store, Store::Open(config.state_dir + "/coordinator.db"));
+  TESSERA_ASSIGN_OR_RETURN(auto signer, AuditSigner::FromFiles(*store, clock, config.tls.cert_file,
+                                                               config.tls.key_file));
   // Checks the sites' certificates inside secure aggregation (signed keys).
   TESSERA_ASSIGN_OR_RETURN(auto authenticator,
                            crypto::secagg::PeerAuthenticator::Create({ca_cert_pem, "site"}));
   std::unique_ptr<CoordinatorServer> server(
       new CoordinatorServer(config, std::move(ca_cert_pem), std::move(store), std::move(objects),
-                            std::move(authenticator), clock));
+                            std::move(authenticator), std::move(signer), clock));
   // A revocation list that exists but cannot be used is fatal at start-up:
   // serving without it could admit revoked sites.
   TESSERA_RETURN_IF_ERROR(server->revocations_.ReloadIfChanged());
@@ -79,13 +88,53 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   }
   server->poller_ = std::thread([raw = server.get()] { raw->PollRevocations(); });
   server->runner_.Start();
+  // Signs the head as found at start-up, then as it moves.
+  server->signer_->Start();
   return server;
+}
+
+void CoordinatorServer::RecordLogin(const transport::PeerIdentity& person,
+                                    absl::string_view method) {
+  const std::string role(transport::RoleName(person.role));
+  auto entry = store_->AppendAudit(
+      {clock_.Now(), person.id, role, "login", person.id,
+       nlohmann::json{{"serial", person.serial_hex}, {"first_call", std::string(method)}}.dump()});
+  if (!entry.ok()) {
+    Logger("coordinator")
+        ->error("audit entry not written action=login caller={} error=\"{}\"", person.id,
+                std::string(entry.status().message()));
+    return;
+  }
+  Logger("coordinator")
+      ->info("login caller={} role={} method={}", person.id, role, std::string(method));
+}
+
+absl::Status CoordinatorServer::ReloadRevocations() {
+  // The poller and SIGHUP may reload at once: one count comparison at a time.
+  absl::MutexLock lock(&reload_mutex_);
+  const size_t before = revocations_.size();
+  TESSERA_RETURN_IF_ERROR(revocations_.ReloadIfChanged());
+  const size_t after = revocations_.size();
+  // A list published with `tessera pki revoke --coordinator` is audited
+  // when it arrives (and then written to the file, which this reads again
+  // without a change in count); a list copied to the file is audited here.
+  if (after != before) {
+    auto entry = store_->AppendAudit(
+        {clock_.Now(), "coordinator", "coordinator", "revocations.reloaded", "crl",
+         nlohmann::json{{"revoked", after}, {"before", before}, {"file", crl_file_}}.dump()});
+    if (!entry.ok()) {
+      Logger("coordinator")
+          ->error("audit entry not written action=revocations.reloaded error=\"{}\"",
+                  std::string(entry.status().message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void CoordinatorServer::PollRevocations() {
   auto log = Logger("coordinator");
   while (!stop_polling_.WaitForNotificationWithTimeout(kRevocationPollInterval)) {
-    absl::Status status = revocations_.ReloadIfChanged();
+    absl::Status status = ReloadRevocations();
     if (!status.ok()) log->error("revocation list not reloaded: {}", std::string(status.message()));
     // Long polls re-check their site's certificate against the list.
     mailboxes_.Interrupt();
@@ -97,12 +146,15 @@ void CoordinatorServer::Shutdown(absl::Duration grace) {
     stop_polling_.Notify();
     poller_.join();
   }
-  if (server_ == nullptr) return;
-  runner_.Stop();
-  mailboxes_.Close();
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
-  server_->Wait();
-  server_.reset();
+  if (server_ != nullptr) {
+    runner_.Stop();
+    mailboxes_.Close();
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    server_->Wait();
+    server_.reset();
+  }
+  // After the last call and round: the final head covers them.
+  signer_->Stop();
 }
 
 }  // namespace tessera::coordinator

@@ -1,9 +1,12 @@
 #include "coordinator/services.h"
 
+#include <algorithm>
+#include <limits>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/status.h"
 #include "coordinator/object_service.h"
 #include "tessera/version.h"
 #include "transport/peer.h"
@@ -29,6 +32,12 @@ absl::Status ValidateText(const std::string& text, absl::string_view field) {
   return absl::OkStatus();
 }
 
+
+// A page of the audit log is cut at about this size.
+constexpr size_t kMaxAuditPageBytes = size_t{3} << 20;
+// Room per entry for a signed head in the page (certificate PEM, signature;
+// about 1 KiB in fact).
+constexpr size_t kAuditHeadBytes = 2048;
 
 // Receives an upload into the object store and logs what was stored (or
 // why it was refused) for `caller`.
@@ -248,6 +257,74 @@ grpc::Status AdminService::DownloadObject(grpc::ServerContext* context,
       "Admin.DownloadObject");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
   return transport::ToGrpcStatus(ServeDownload(objects_, *request, writer));
+}
+
+absl::StatusOr<tessera::v1::ReadAuditResponse> ReadAuditPage(
+    Store& store, const tessera::v1::ReadAuditRequest& request) {
+  if (request.after_sequence() < 0 || request.since_unix_ms() < 0) {
+    return absl::InvalidArgumentError(
+        "after_sequence and since_unix_ms must not be negative (0 reads from the start)");
+  }
+  const uint32_t limit =
+      request.limit() == 0 ? kMaxAuditPage : std::min(request.limit(), kMaxAuditPage);
+  // One more than asked for, to know whether there is more.
+  TESSERA_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries,
+                           store.ReadAudit(request.after_sequence(), int64_t{limit} + 1,
+                                           absl::FromUnixMillis(request.since_unix_ms())));
+  // Pages stay well under gRPC's default 4 MiB receive limit, counting
+  // room for a signed head (certificate and signature) per entry.
+  size_t keep = 0;
+  size_t bytes = 0;
+  for (const AuditEntry& entry : entries) {
+    if (keep == limit) break;
+    bytes += entry.event.actor.size() + entry.event.actor_role.size() + entry.event.action.size() +
+             entry.event.subject.size() + entry.event.details.size() + 2 * 64 + kAuditHeadBytes;
+    if (keep > 0 && bytes > kMaxAuditPageBytes) break;
+    ++keep;
+  }
+  const bool more = entries.size() > keep;
+  entries.resize(keep);
+  tessera::v1::ReadAuditResponse response;
+  for (const AuditEntry& entry : entries) {
+    tessera::v1::AuditEntryProto* out = response.add_entries();
+    out->set_sequence(entry.sequence);
+    out->set_time_unix_ms(absl::ToUnixMillis(entry.event.time));
+    out->set_actor(entry.event.actor);
+    out->set_actor_role(entry.event.actor_role);
+    out->set_action(entry.event.action);
+    out->set_subject(entry.event.subject);
+    out->set_details_json(entry.event.details);
+    out->set_previous_hash(entry.previous_hash);
+    out->set_hash(entry.hash);
+  }
+  // The heads among this page's sequences; on the last page every later
+  // one too, so that a head beyond the last entry (a log cut short) shows.
+  TESSERA_ASSIGN_OR_RETURN(
+      std::vector<AuditHeadRecord> heads,
+      store.ListAuditHeads(request.after_sequence(),
+                           more ? entries.back().sequence : std::numeric_limits<int64_t>::max()));
+  for (const AuditHeadRecord& head : heads) {
+    tessera::v1::AuditHeadSignature* out = response.add_head_signatures();
+    out->set_sequence(head.sequence);
+    out->set_hash(head.hash);
+    out->set_signed_unix_ms(absl::ToUnixMillis(head.signed_at));
+    out->set_signature(head.signature);
+    out->set_certificate_pem(head.certificate_pem);
+  }
+  response.set_more(more);
+  return response;
+}
+
+grpc::Status AdminService::ReadAudit(grpc::ServerContext* context,
+                                     const tessera::v1::ReadAuditRequest* request,
+                                     tessera::v1::ReadAuditResponse* response) {
+  auto identity = guard_.Admit(*context, {Role::kGovernance, Role::kAuditor, Role::kOperator},
+                               "Admin.ReadAudit");
+  if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  auto page = ReadAuditPage(store_, *request);
+  if (!page.ok()) return transport::ToGrpcStatus(page.status());
+  *response = std::move(*page);
+  return grpc::Status::OK;
 }
 
 grpc::Status FederationService::GetWork(grpc::ServerContext* context,

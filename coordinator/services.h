@@ -19,6 +19,20 @@
 
 namespace tessera::coordinator {
 
+// Most audit entries in one ReadAudit page.
+inline constexpr uint32_t kMaxAuditPage = 1000;
+
+// A page of the audit log: entries after `after_sequence` with a time at
+// or after `since_unix_ms`, oldest first, at most `limit` (0 or more than
+// kMaxAuditPage: kMaxAuditPage) and about 3 MiB (never fewer than one),
+// with `more` set when entries remain; and the signed heads among the
+// sequences the page covers. The last page (more = false) carries every
+// signed head after `after_sequence`, also any beyond the last entry, so
+// that a log cut short shows. INVALID_ARGUMENT for a negative
+// after_sequence or since_unix_ms; store errors otherwise.
+absl::StatusOr<tessera::v1::ReadAuditResponse> ReadAuditPage(
+    Store& store, const tessera::v1::ReadAuditRequest& request);
+
 class FederationService final : public tessera::v1::Federation::Service {
  public:
   FederationService(CallGuard& guard, SiteRegistry& registry, Store& store, ObjectStore& objects,
@@ -114,6 +128,10 @@ class AdminService final : public tessera::v1::Admin::Service {
   grpc::Status GetModel(grpc::ServerContext* context, const tessera::v1::GetModelRequest* request,
                         tessera::v1::GetModelResponse* response) override;
 
+  // A page of the audit log for governance, auditors and operators
+  // (ReadAuditPage).
+  grpc::Status ReadAudit(grpc::ServerContext* context, const tessera::v1::ReadAuditRequest* request,
+                         tessera::v1::ReadAuditResponse* response) override;
   // Governance budgets (coordinator/budget_service.cc).
   grpc::Status SetBudget(grpc::ServerContext* context, const tessera::v1::SetBudgetRequest* request,
                          tessera::v1::SetBudgetResponse* response) override;

@@ -20,8 +20,6 @@ namespace {
 // "TSCO": marks the file as a Tessera coordinator database.
 constexpr int32_t kApplicationId = 0x5453434F;
 
-const char kGenesisHash[] = "0000000000000000000000000000000000000000000000000000000000000000";
-
 std::vector<Migration> Migrations() {
   return {
       {1, R"sql(
@@ -557,7 +555,7 @@ absl::StatusOr<AuditEntry> AppendAuditIn(Database& db, const AuditEvent& event) 
   AuditEntry entry;
   entry.event = event;
   entry.sequence = 1;
-  entry.previous_hash = kGenesisHash;
+  entry.previous_hash = kAuditGenesisHash;
   TESSERA_ASSIGN_OR_RETURN(bool has_last, last.Step());
   if (has_last) {
     entry.sequence = last.ColumnInt(0) + 1;
@@ -584,21 +582,6 @@ absl::StatusOr<AuditEntry> AppendAuditIn(Database& db, const AuditEvent& event) 
 }  // namespace
 
 absl::string_view JobStateName(JobState state) { return Info(state).name; }
-
-std::string AuditHash(const std::string& previous_hash, int64_t sequence, const AuditEvent& event) {
-  crypto::Sha256Hasher hasher;
-  hasher.Update(crypto::AsBytes("tessera audit v1"));
-  hasher.UpdateLengthPrefixed(crypto::AsBytes(previous_hash));
-  hasher.UpdateU64(static_cast<uint64_t>(sequence));
-  hasher.UpdateU64(static_cast<uint64_t>(Ms(event.time)));
-  for (const std::string* field :
-       {&event.actor, &event.actor_role, &event.action, &event.subject, &event.details}) {
-    hasher.UpdateLengthPrefixed(crypto::AsBytes(*field));
-  }
-  const crypto::Sha256Digest digest = hasher.Finish();
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
-}
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   DatabaseOptions options;
@@ -680,13 +663,15 @@ absl::StatusOr<AuditEntry> Store::AppendAudit(const AuditEvent& event) {
   return entry;
 }
 
-absl::StatusOr<std::vector<AuditEntry>> Store::ReadAudit(int64_t after, int64_t limit) {
+absl::StatusOr<std::vector<AuditEntry>> Store::ReadAudit(int64_t after, int64_t limit,
+                                                         absl::Time since) {
   absl::MutexLock lock(&mutex_);
   TESSERA_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare(absl::StrCat("SELECT ", kAuditColumns,
-                                " FROM audit_log WHERE sequence > ? ORDER BY sequence LIMIT ?")));
-  stmt.Bind(1, after).Bind(2, limit);
+                                " FROM audit_log WHERE sequence > ? AND time_ms >= ? "
+                                "ORDER BY sequence LIMIT ?")));
+  stmt.Bind(1, after).Bind(2, Ms(since)).Bind(3, limit);
   std::vector<AuditEntry> entries;
   while (true) {
     TESSERA_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -696,31 +681,33 @@ absl::StatusOr<std::vector<AuditEntry>> Store::ReadAudit(int64_t after, int64_t 
   return entries;
 }
 
+absl::StatusOr<std::optional<AuditEntry>> Store::LatestAudit() {
+  absl::MutexLock lock(&mutex_);
+  TESSERA_ASSIGN_OR_RETURN(
+      Statement stmt, db_->Prepare(absl::StrCat("SELECT ", kAuditColumns,
+                                                " FROM audit_log ORDER BY sequence DESC LIMIT 1")));
+  TESSERA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<AuditEntry>();
+  return std::optional<AuditEntry>(ReadEntry(stmt));
+}
+
 absl::StatusOr<AuditCheck> Store::VerifyAuditChain() {
   absl::MutexLock lock(&mutex_);
   TESSERA_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare(absl::StrCat("SELECT ", kAuditColumns, " FROM audit_log ORDER BY sequence")));
   AuditCheck check;
-  std::string previous = kGenesisHash;
+  std::string previous = kAuditGenesisHash;
   int64_t expected_sequence = 1;
   while (true) {
     TESSERA_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
     AuditEntry entry = ReadEntry(stmt);
     ++check.entries;
-    std::string problem;
-    if (entry.sequence != expected_sequence) {
-      problem =
-          absl::StrCat("entry ", expected_sequence, " is missing (next is ", entry.sequence, ")");
-    } else if (entry.previous_hash != previous) {
-      problem = "it does not follow the entry before it (deleted or re-ordered entries)";
-    } else if (AuditHash(entry.previous_hash, entry.sequence, entry.event) != entry.hash) {
-      problem = "its contents do not match its hash (the entry was altered)";
-    }
-    if (!problem.empty()) {
+    if (std::optional<AuditProblem> problem = CheckAuditLink(previous, expected_sequence, entry)) {
+      // The entry the walk stopped at (for a gap, the one after it).
       check.first_bad = entry.sequence;
-      check.problem = std::move(problem);
+      check.problem = std::move(problem->description);
       return check;
     }
     previous = entry.hash;
@@ -1318,13 +1305,13 @@ absl::Status Store::RecordAuditHead(const AuditHeadRecord& head) {
   return transaction.Commit();
 }
 
-absl::StatusOr<std::vector<AuditHeadRecord>> Store::ListAuditHeads(int64_t after) {
+absl::StatusOr<std::vector<AuditHeadRecord>> Store::ListAuditHeads(int64_t after, int64_t up_to) {
   absl::MutexLock lock(&mutex_);
   TESSERA_ASSIGN_OR_RETURN(
       Statement stmt,
       db_->Prepare("SELECT sequence, hash, signed_at_ms, signature, certificate_pem FROM "
-                   "audit_heads WHERE sequence > ? ORDER BY sequence"));
-  stmt.Bind(1, after);
+                   "audit_heads WHERE sequence > ? AND sequence <= ? ORDER BY sequence"));
+  stmt.Bind(1, after).Bind(2, up_to);
   std::vector<AuditHeadRecord> heads;
   while (true) {
     TESSERA_ASSIGN_OR_RETURN(bool row, stmt.Step());

@@ -41,6 +41,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/sqlite.h"
+#include "coordinator/audit_chain.h"  // AuditEvent, AuditEntry, AuditHeadRecord, AuditHash
 
 namespace tessera::coordinator {
 
@@ -62,22 +64,6 @@ struct SiteRecord {
   std::optional<absl::Time> enrolled_at;  // set when an operator registered it
   std::string enrolled_by;
   std::optional<absl::Time> last_seen;  // last time its heartbeat was recorded
-};
-
-struct AuditEvent {
-  absl::Time time;
-  std::string actor;       // id from the certificate, or "coordinator"
-  std::string actor_role;  // role from the certificate, or "coordinator"
-  std::string action;      // e.g. "site.enrolled", "certificate.revoked"
-  std::string subject;     // what it is about: a site id, a job id, a serial
-  std::string details;     // JSON object with the specifics (never patient data)
-};
-
-struct AuditEntry {
-  int64_t sequence = 0;
-  AuditEvent event;
-  std::string previous_hash;  // hex; 64 zeros for the first entry
-  std::string hash;           // hex SHA-256 of previous_hash and the event
 };
 
 // The result of walking the audit chain.
@@ -201,16 +187,6 @@ struct ReceiptRecord {
   absl::Time received_at;
 };
 
-// The audit chain's head (the hash of entry `sequence`) signed by the
-// coordinator's key.
-struct AuditHeadRecord {
-  int64_t sequence = 0;
-  std::string hash;  // hex
-  absl::Time signed_at;
-  std::string signature;
-  std::string certificate_pem;
-};
-
 struct RoundCommit {
   RoundRecord round;                 // outcome must be "completed"
   CheckpointRecord checkpoint;       // round == round.round
@@ -246,8 +222,14 @@ class Store {
   // Appends to the audit chain and returns the new entry.
   absl::StatusOr<AuditEntry> AppendAudit(const AuditEvent& event);
 
-  // Audit entries with sequence > `after`, oldest first, at most `limit`.
-  absl::StatusOr<std::vector<AuditEntry>> ReadAudit(int64_t after, int64_t limit);
+  // Audit entries with sequence > `after` and a time at or after `since`,
+  // oldest first, at most `limit`.
+  absl::StatusOr<std::vector<AuditEntry>> ReadAudit(int64_t after, int64_t limit,
+                                                    absl::Time since = absl::InfinitePast());
+
+  // The last audit entry (the chain's head), or nullopt when the log is
+  // empty.
+  absl::StatusOr<std::optional<AuditEntry>> LatestAudit();
 
   // Walks the whole chain: every entry's hash must match its contents and
   // the previous entry's hash, and sequences must have no gaps.
@@ -405,8 +387,9 @@ class Store {
   // the hash of entry `head.sequence` (or there is no such entry) or the
   // signature is empty; ALREADY_EXISTS for a sequence signed before.
   absl::Status RecordAuditHead(const AuditHeadRecord& head);
-  // Signed heads with sequence > `after`, oldest first.
-  absl::StatusOr<std::vector<AuditHeadRecord>> ListAuditHeads(int64_t after);
+  // Signed heads with `after` < sequence <= `up_to`, oldest first.
+  absl::StatusOr<std::vector<AuditHeadRecord>> ListAuditHeads(
+      int64_t after, int64_t up_to = std::numeric_limits<int64_t>::max());
 
   Database& database() { return *db_; }
 
@@ -416,9 +399,5 @@ class Store {
   absl::Mutex mutex_;
   std::unique_ptr<Database> db_ ABSL_GUARDED_BY(mutex_);
 };
-
-// The hash of an audit entry: SHA-256 over the previous hash and each field
-// of the event, length-prefixed so no two events hash alike.
-std::string AuditHash(const std::string& previous_hash, int64_t sequence, const AuditEvent& event);
 
 }  // namespace tessera::coordinator
