@@ -138,6 +138,12 @@ class AdminService final : public tessera::v1::Admin::Service {
   grpc::Status ListBudgets(grpc::ServerContext* context,
                            const tessera::v1::ListBudgetsRequest* request,
                            tessera::v1::ListBudgetsResponse* response) override;
+  // The central ledger and stored receipts of one job ("" = every job) for
+  // the board's report; governance and auditors. NOT_FOUND naming a job that
+  // does not exist (coordinator/report_service.cc).
+  grpc::Status ReadPrivacyRecords(grpc::ServerContext* context,
+                                  const tessera::v1::ReadPrivacyRecordsRequest* request,
+                                  tessera::v1::ReadPrivacyRecordsResponse* response) override;
 
  private:
   // The summary of `job` as listed.

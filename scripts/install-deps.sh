@@ -15,6 +15,7 @@ PACKAGES=(
   libabsl-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   python3-sklearn-lib python3-sklearn python3-torch
+  chromium
 )
 
 missing=()

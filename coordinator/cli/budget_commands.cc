@@ -4,9 +4,13 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/files.h"
 #include "common/status.h"
 #include "coordinator/cli/admin_client.h"
 #include "coordinator/cli/commands.h"
+#include "coordinator/cli/report_html.h"
+#include "coordinator/cli/report_model.h"
 #include "nlohmann/json.hpp"
 
 namespace tessera::cli {
@@ -19,6 +23,10 @@ struct BudgetOptions {
   double delta = 1e-5;
   std::string reason;
   bool json = false;
+  // `budget report`
+  std::string job;
+  std::string format;
+  std::string out;
 };
 
 absl::Status RunSet(const ConnectionOptions& connection, const BudgetOptions& options) {
@@ -116,6 +124,85 @@ absl::Status RunShow(const ConnectionOptions& connection, const BudgetOptions& o
   return absl::OkStatus();
 }
 
+// Everything the board's report is made from, fetched from the coordinator;
+// NOT_FOUND naming the job when --job names one that does not exist.
+absl::StatusOr<ReportInputs> FetchReportInputs(AdminClient& client,
+                                               const ConnectionOptions& connection,
+                                               const std::string& job_id) {
+  ReportInputs inputs;
+  inputs.job_filter = job_id;
+  inputs.generated_at = absl::Now();
+  TESSERA_ASSIGN_OR_RETURN(inputs.ca_certificate_pem,
+                           ReadFileToString(connection.ca_file, "federation CA certificate (--ca)"));
+  std::vector<std::string> job_ids;
+  if (job_id.empty()) {
+    tessera::v1::ListJobsResponse jobs;
+    auto context = client.NewContext();
+    grpc::Status status = client.stub().ListJobs(context.get(), {}, &jobs);
+    if (!status.ok()) return client.CallError(status);
+    for (const auto& job : jobs.jobs()) job_ids.push_back(job.job_id());
+  } else {
+    job_ids.push_back(job_id);
+  }
+  for (const std::string& id : job_ids) {
+    tessera::v1::GetJobRequest request;
+    request.set_job_id(id);
+    tessera::v1::GetJobResponse job;
+    auto context = client.NewContext();
+    grpc::Status status = client.stub().GetJob(context.get(), request, &job);
+    if (!status.ok()) {
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+        return absl::NotFoundError(
+            absl::StrCat("no job `", id, "` exists; see `tessera job list` for the job ids"));
+      }
+      return client.CallError(status);
+    }
+    inputs.jobs.push_back(std::move(job));
+  }
+  {
+    tessera::v1::ListBudgetsResponse budgets;
+    auto context = client.NewContext();
+    grpc::Status status = client.stub().ListBudgets(context.get(), {}, &budgets);
+    if (!status.ok()) return client.CallError(status);
+    inputs.budgets.assign(budgets.budgets().begin(), budgets.budgets().end());
+  }
+  {
+    // The whole ledger: a trust's spend spans every job.
+    tessera::v1::ReadPrivacyRecordsResponse records;
+    auto context = client.NewContext();
+    grpc::Status status = client.stub().ReadPrivacyRecords(context.get(), {}, &records);
+    if (!status.ok()) return client.CallError(status);
+    inputs.ledger.assign(records.ledger().begin(), records.ledger().end());
+    for (const auto& receipt : records.receipts()) {
+      if (job_id.empty() || receipt.job_id() == job_id) inputs.receipts.push_back(receipt);
+    }
+  }
+  inputs.audit_status = "not checked";
+  inputs.audit_detail =
+      "this report does not check the audit chain; run `tessera audit verify` for that";
+  return inputs;
+}
+
+absl::Status RunReport(const ConnectionOptions& connection, const BudgetOptions& options) {
+  if (options.format != "html" && options.format != "json" && options.format != "csv") {
+    return absl::InvalidArgumentError("--format must be html, json or csv");
+  }
+  if (options.out.empty()) return absl::InvalidArgumentError("--out FILE is required");
+  TESSERA_ASSIGN_OR_RETURN(AdminClient client, AdminClient::Connect(connection));
+  TESSERA_ASSIGN_OR_RETURN(ReportInputs inputs, FetchReportInputs(client, connection, options.job));
+  TESSERA_ASSIGN_OR_RETURN(Report report, BuildReport(inputs));
+  const std::string contents = options.format == "html"   ? ReportToHtml(report)
+                               : options.format == "json" ? ReportToJson(report)
+                                                          : ReportToCsv(report);
+  TESSERA_RETURN_IF_ERROR(WriteFileAtomically(options.out, contents, 0644));
+  std::cout << absl::StrFormat(
+      "report written to %s: %d trusts, %d participant rows; receipts: %d valid, %d failed, %d "
+      "missing; audit chain %s\n",
+      options.out, report.trusts.size(), report.rows.size(), report.receipts_valid,
+      report.receipts_failed, report.receipts_missing, report.audit_status);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddBudgetCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection) {
@@ -138,6 +225,17 @@ void AddBudgetCommands(CLI::App& app, CommandResult& result, ConnectionOptions& 
   show->add_option("--site", options.site, "Only this trust");
   show->add_flag("--json", options.json, "Print JSON");
   show->callback(result.Bind([&connection] { return RunShow(connection, options); }));
+
+  CLI::App* report = budget->add_subcommand(
+      "report",
+      "Governance and auditors: the board's report — per trust, epsilon over time against its "
+      "budget, each round's mechanism and participants, receipts checked against the CA "
+      "(--ca), approvals — as one self-contained HTML page, JSON or CSV.");
+  AddConnectionOptions(report, connection);
+  report->add_option("--job", options.job, "Only this job (spend still counts every job)");
+  report->add_option("--format", options.format, "html, json or csv")->required();
+  report->add_option("--out", options.out, "File to write")->required();
+  report->callback(result.Bind([&connection] { return RunReport(connection, options); }));
 }
 
 }  // namespace tessera::cli
