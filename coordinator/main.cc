@@ -2,6 +2,7 @@
 // gRPC server for agents and the `tessera` tool and runs until SIGTERM;
 // `check` is the preflight; `backup` and `restore` copy its state
 // (coordinator/backup.h).
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdlib>
@@ -95,6 +96,13 @@ absl::Status RunRestore(const BackupCommandOptions& options) {
 int main(int argc, char** argv) {
   using namespace tessera;
   BlockTerminationSignals();
+  // Masked inputs and model chunks are megabytes each and short-lived. By
+  // default glibc raises its mmap threshold after the first such buffer is
+  // freed and from then on serves them from per-thread heaps that it keeps,
+  // so the coordinator's memory grew with the number of sites sending at
+  // once; a fixed threshold maps every buffer of 1 MiB or more and gives it
+  // back when freed.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   if (absl::Status status = transport::RestrictProcessToTls13(); !status.ok()) {
     std::cerr << "tessera-coordinator: error: " << status.message() << "\n";
     return kExitFailure;
