@@ -29,6 +29,7 @@ void AddSitesCommands(CLI::App& app, CommandResult& result, ConnectionOptions& c
 void AddPkiCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
 void AddPrivacyCommands(CLI::App& app, CommandResult& result);
 void AddJobCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
+void AddAuditCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
 void AddBudgetCommands(CLI::App& app, CommandResult& result, ConnectionOptions& connection);
 
 // Only in a build with libtorch (TESSERA_CLI_WITH_TORCH; model_commands.cc):

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   cli::AddPkiCommands(app, result, connection);
   cli::AddPrivacyCommands(app, result);
   cli::AddJobCommands(app, result, connection);
+  cli::AddAuditCommands(app, result, connection);
   cli::AddBudgetCommands(app, result, connection);
 #ifdef TESSERA_CLI_WITH_TORCH
   cli::AddModelCommands(app, result, connection);
