@@ -14,6 +14,8 @@
 #include "coordinator/job/job_json.h"
 #include "coordinator/job/round_id.h"
 #include "coordinator/job/round_plan.h"
+#include "crypto/sha256.h"
+#include "governance/receipt.h"
 #include "grpcpp/grpcpp.h"
 #include "privacy/random.h"
 #include "transport/object_transfer.h"
@@ -61,6 +63,29 @@ Refusal::Reason ReasonOf(PolicyVerdict verdict) {
   return Refusal::INTERNAL_ERROR;
 }
 
+// Record-level DP: what DP-SGD reports it applied must be what the round
+// was checked against the policy with, and what the ledger and the receipt
+// will state. INTERNAL otherwise (the update is then never sent).
+absl::Status CheckAppliedAsPlanned(const RoundPrivacy& privacy, double sampling_rate, int64_t steps,
+                                   const TrainingRoundOutput& output) {
+  if (privacy.kind != PrivacyKind::kRecord) return absl::OkStatus();
+  if (!output.dp.has_value()) {
+    return absl::InternalError(
+        "training ran without DP-SGD in a record-level round; the update is not sent");
+  }
+  const model::DpSgdReport& applied = *output.dp;
+  if (applied.noise_multiplier != privacy.noise_multiplier ||
+      applied.clip_norm != privacy.clip_norm || applied.sampling_rate != sampling_rate ||
+      applied.steps != steps) {
+    return absl::InternalError(absl::StrCat(
+        "DP-SGD applied noise multiplier ", applied.noise_multiplier, ", clip norm ",
+        applied.clip_norm, ", sampling rate ", applied.sampling_rate, " over ", applied.steps,
+        " steps, but the round was checked with ", privacy.noise_multiplier, ", ",
+        privacy.clip_norm, ", ", sampling_rate, " and ", steps, "; the update is not sent"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct TaskRunner::Round {
@@ -76,6 +101,13 @@ struct TaskRunner::Round {
   std::optional<LocalData> data;
   std::optional<double> dp_noise_multiplier;
   RoundPrivacy privacy;
+  // What the receipt states besides `privacy`: record level, the Poisson
+  // sampling rate q and the DP-SGD steps of the round; site level, 1 and 1;
+  // none, 0 and 0.
+  double sampling_rate = 0;
+  int64_t steps = 0;
+  // Signed once the round is in the ledger; sent with the masked input.
+  std::optional<tessera::v1::SignedReceipt> receipt;
   PolicyDecision decision;
   tessera::v1::Stage last_stage = tessera::v1::STAGE_ADVERTISE_KEYS;
 };
@@ -214,10 +246,11 @@ absl::Status TaskRunner::Submit(const tessera::v1::StageSubmission& submission) 
   return last;
 }
 
-absl::Status TaskRunner::Send(const tessera::v1::RoundRef& ref,
-                              const std::vector<uint8_t>& payload) {
+absl::Status TaskRunner::Send(const tessera::v1::RoundRef& ref, const std::vector<uint8_t>& payload,
+                              const tessera::v1::SignedReceipt* receipt) {
   tessera::v1::StageSubmission submission;
   *submission.mutable_round() = ref;
+  if (receipt != nullptr) *submission.mutable_receipt() = *receipt;
   const absl::string_view bytes(reinterpret_cast<const char*>(payload.data()), payload.size());
   if (payload.size() > kInlinePayloadBytes) {
     TESSERA_ASSIGN_OR_RETURN(
@@ -326,6 +359,8 @@ absl::Status TaskRunner::StartRound(const tessera::v1::Task& task, Round& round,
         privacy.clip_norm = plan.clip_norm;
         TESSERA_RETURN_IF_ERROR(privacy.events.Add(plan.step_event, plan.steps_per_round));
         round.dp_noise_multiplier = plan.noise_multiplier;
+        round.sampling_rate = plan.sampling_rate;
+        round.steps = plan.steps_per_round;
         break;
       }
       case PrivacyMode::kSite: {
@@ -334,6 +369,8 @@ absl::Status TaskRunner::StartRound(const tessera::v1::Task& task, Round& round,
         privacy.noise_multiplier = plan.noise_multiplier;
         privacy.clip_norm = spec.clip_norm;
         TESSERA_RETURN_IF_ERROR(privacy.events.Add(plan.round_event, 1));
+        round.sampling_rate = 1;
+        round.steps = 1;
         break;
       }
       case PrivacyMode::kNone:
@@ -393,6 +430,8 @@ absl::StatusOr<std::vector<uint32_t>> TaskRunner::Contribution(Round& round) {
   input.seed = coordinator::RotationSeed(round.task.round_seed()) ^ std::random_device{}();
   TESSERA_ASSIGN_OR_RETURN(TrainingRoundOutput output,
                            RunTrainingRound(round.spec, *round.layout, *round.data, input));
+  TESSERA_RETURN_IF_ERROR(
+      CheckAppliedAsPlanned(round.privacy, round.sampling_rate, round.steps, output));
 
   // The ledger first: once the masked input is sent the privacy is spent.
   Participation participation;
@@ -405,6 +444,8 @@ absl::StatusOr<std::vector<uint32_t>> TaskRunner::Contribution(Round& round) {
   participation.epsilon_after = round.decision.epsilon_after;
   participation.delta = config_.policy.delta;
   TESSERA_RETURN_IF_ERROR(ledger_.Record(participation).status());
+  // Then the receipt of what was recorded, signed before anything is sent.
+  TESSERA_ASSIGN_OR_RETURN(round.receipt, SignRoundReceipt(round, participation));
 
   TESSERA_ASSIGN_OR_RETURN(auto rng, privacy::OsRandomSource::Create());
   TESSERA_ASSIGN_OR_RETURN(
@@ -416,6 +457,31 @@ absl::StatusOr<std::vector<uint32_t>> TaskRunner::Contribution(Round& round) {
               ref.job_id(), ref.round(), ref.attempt(), output.steps, output.update_norm,
               report.clamped, round.decision.epsilon_after);
   return words;
+}
+
+absl::StatusOr<tessera::v1::SignedReceipt> TaskRunner::SignRoundReceipt(
+    const Round& round, const Participation& participation) const {
+  tessera::v1::RoundReceipt receipt;
+  receipt.set_job_id(participation.job_id);
+  receipt.set_round(round.task.round().round());
+  receipt.set_attempt(round.task.round().attempt());
+  receipt.set_site_id(site_id_);
+  // The job as the coordinator stores it: the SHA-256 of its canonical JSON,
+  // which is what the task carries.
+  receipt.set_spec_sha256(crypto::Sha256Hex(round.task.job_json()));
+  receipt.set_model_sha256(round.task.model().sha256_hex());
+  receipt.set_dataset(participation.dataset);
+  receipt.set_privacy_mode(std::string(coordinator::PrivacyModeName(round.spec.privacy_mode)));
+  receipt.set_noise_multiplier(round.privacy.noise_multiplier);
+  receipt.set_clip_norm(round.privacy.clip_norm);
+  receipt.set_sampling_rate(round.sampling_rate);
+  receipt.set_steps(static_cast<uint64_t>(round.steps));
+  receipt.set_events_json(EventsToJson(participation.events));
+  receipt.set_epsilon_before(round.decision.epsilon_before);
+  receipt.set_epsilon_after(participation.epsilon_after);
+  receipt.set_delta(participation.delta);
+  receipt.set_signed_unix_ms(absl::ToUnixMillis(absl::Now()));
+  return governance::SignReceipt(receipt, *signer_, certificate_pem_);
 }
 
 void TaskRunner::HandleStageInput(const tessera::v1::StageInput& input) {
@@ -446,7 +512,11 @@ void TaskRunner::HandleStageInput(const tessera::v1::StageInput& input) {
     rounds_.erase(it);
     return;
   }
-  absl::Status sent = Send(ref, *answer);
+  // The masked input of a training round goes with the round's receipt.
+  const tessera::v1::SignedReceipt* receipt =
+      ref.stage() == tessera::v1::STAGE_MASKED_INPUT && round.receipt.has_value() ? &*round.receipt
+                                                                                  : nullptr;
+  absl::Status sent = Send(ref, *answer, receipt);
   if (!sent.ok()) {
     Log()->warn("stage message not delivered job={} round={} stage={} error=\"{}\"", ref.job_id(),
                 ref.round(), tessera::v1::Stage_Name(ref.stage()), std::string(sent.message()));

@@ -10,7 +10,12 @@
 //   3. at the masked-input stage computes its contribution (statistics, or
 //      evaluation + local training, agent/local_round.h), RECORDS THE ROUND
 //      IN ITS LEDGER, and only then encodes, masks and sends it — so a crash
-//      can never leave privacy spent but unrecorded.
+//      can never leave privacy spent but unrecorded. A training round's
+//      masked input goes with a receipt signed with the site key
+//      (governance/receipt.h): the privacy settings applied, the ledger
+//      entry's events, and ε before and after, for the governance board to
+//      check against the site's certificate. Statistics rounds release no
+//      model update and carry no receipt.
 // A round the coordinator aborts, or one whose stage deadline passed, is
 // forgotten with its secrets.
 //
@@ -64,7 +69,15 @@ class TaskRunner {
                           tessera::v1::Refusal::Reason* reason);
   // This site's contribution (called once, at the masked-input stage).
   absl::StatusOr<std::vector<uint32_t>> Contribution(Round& round);
-  absl::Status Send(const tessera::v1::RoundRef& ref, const std::vector<uint8_t>& payload);
+  // The receipt of a training round recorded in the ledger as
+  // `participation`, signed with the site key. Errors as
+  // governance::SignReceipt.
+  absl::StatusOr<tessera::v1::SignedReceipt> SignRoundReceipt(
+      const Round& round, const Participation& participation) const;
+  // Sends `payload` for the stage of `ref` (inline, or uploaded first when
+  // large), with `receipt` when given (the masked input of a training round).
+  absl::Status Send(const tessera::v1::RoundRef& ref, const std::vector<uint8_t>& payload,
+                    const tessera::v1::SignedReceipt* receipt = nullptr);
   // SubmitStage, retried while the coordinator is unreachable.
   absl::Status Submit(const tessera::v1::StageSubmission& submission);
   void Refuse(const tessera::v1::RoundRef& ref, tessera::v1::Refusal::Reason reason,

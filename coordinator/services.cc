@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "coordinator/object_service.h"
+#include "governance/receipt.h"
 #include "tessera/version.h"
 #include "transport/peer.h"
 #include "transport/pki.h"
@@ -355,11 +357,68 @@ grpc::Status FederationService::GetWork(grpc::ServerContext* context,
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is shutting down; retry");
 }
 
+namespace {
+
+// The receipt sent with `submission` by `site`, checked only for where it is
+// filed (governance::CheckReceiptFiling: a site files only its own receipt,
+// for the round the submission is for, and only with a masked input). The
+// report, not the coordinator, is the authority on its signature and
+// certificate; a signature that does not verify is logged here and the
+// receipt kept for the report to flag. INVALID_ARGUMENT when refused.
+absl::StatusOr<ReceiptRecord> ReceiptToFile(const tessera::v1::StageSubmission& submission,
+                                            const std::string& site, absl::Time now) {
+  const tessera::v1::RoundRef& ref = submission.round();
+  const governance::ReceiptFiling filing{ref.job_id(), ref.round(), ref.attempt(), site};
+  if (ref.stage() != tessera::v1::STAGE_MASKED_INPUT || submission.has_refusal()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the receipt of site `", site, "` for job `", ref.job_id(), "` round ",
+                     ref.round(), " came with ", tessera::v1::Stage_Name(ref.stage()),
+                     submission.has_refusal() ? " (a refusal)" : "",
+                     "; a receipt travels only with the masked input of a training round"));
+  }
+  TESSERA_RETURN_IF_ERROR(governance::CheckReceiptFiling(submission.receipt(), filing).status());
+  absl::Status signature = governance::VerifyReceiptSignature(submission.receipt(), filing);
+  if (!signature.ok()) {
+    Logger("rounds")->warn(
+        "receipt kept for the report although its signature does not verify site={} job={} "
+        "round={} attempt={} reason=\"{}\"",
+        site, ref.job_id(), ref.round(), ref.attempt(), std::string(signature.message()));
+  }
+  ReceiptRecord record;
+  record.job_id = ref.job_id();
+  record.round = ref.round();
+  record.attempt = ref.attempt();
+  record.site_id = site;
+  record.receipt = submission.receipt().receipt();
+  record.signature = submission.receipt().signature();
+  record.certificate_pem = submission.receipt().certificate_pem();
+  record.received_at = now;
+  return record;
+}
+
+}  // namespace
+
 grpc::Status FederationService::SubmitStage(grpc::ServerContext* context,
                                             const tessera::v1::StageSubmission* request,
                                             tessera::v1::StageSubmissionResponse* response) {
   auto identity = guard_.Admit(*context, {Role::kSite}, "Federation.SubmitStage");
   if (!identity.ok()) return transport::ToGrpcStatus(identity.status());
+  // A receipt that is not this site's own, for this round, refuses the
+  // whole submission before the runner sees it.
+  std::optional<ReceiptRecord> receipt;
+  if (request->has_receipt()) {
+    auto checked = ReceiptToFile(*request, identity->id, clock_.Now());
+    if (!checked.ok()) {
+      Logger("rounds")->warn(
+          "stage submission refused site={} job={} round={} stage={} "
+          "reason=\"{}\"",
+          identity->id, request->round().job_id(), request->round().round(),
+          tessera::v1::Stage_Name(request->round().stage()),
+          std::string(checked.status().message()));
+      return transport::ToGrpcStatus(checked.status());
+    }
+    receipt = *std::move(checked);
+  }
   std::string payload;
   if (request->has_uploaded()) {
     const tessera::v1::ObjectRef& ref = request->uploaded();
@@ -378,6 +437,22 @@ grpc::Status FederationService::SubmitStage(grpc::ServerContext* context,
                            tessera::v1::Stage_Name(request->round().stage()),
                            std::string(duplicate.status().message()));
     return transport::ToGrpcStatus(duplicate.status());
+  }
+  // Stored once the runner has the masked input it describes, so the store
+  // holds receipts of inputs the coordinator received; a retried submission
+  // stores nothing new.
+  if (receipt.has_value()) {
+    auto stored = store_.AddReceipt(*receipt);
+    if (!stored.ok()) {
+      Logger("rounds")->error("receipt not stored site={} job={} round={} attempt={} error=\"{}\"",
+                              identity->id, receipt->job_id, receipt->round, receipt->attempt,
+                              std::string(stored.status().message()));
+      return transport::ToGrpcStatus(stored.status());
+    }
+    if (!*stored) {
+      Logger("rounds")->info("receipt stored site={} job={} round={} attempt={}", identity->id,
+                             receipt->job_id, receipt->round, receipt->attempt);
+    }
   }
   response->set_duplicate(*duplicate);
   return grpc::Status::OK;
