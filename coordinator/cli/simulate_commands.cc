@@ -6,6 +6,7 @@
 #include "coordinator/cli/simulate_commands.h"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <array>
@@ -88,7 +89,8 @@ class Progress {
  public:
   explicit Progress(bool to_stderr)
       : out_(to_stderr ? std::cerr : std::cout),
-        live_(::isatty(to_stderr ? STDERR_FILENO : STDOUT_FILENO) != 0) {}
+        fd_(to_stderr ? STDERR_FILENO : STDOUT_FILENO),
+        live_(::isatty(fd_) != 0) {}
   void Line(const std::string& text) {
     Clear();
     out_ << text << "\n" << std::flush;
@@ -103,10 +105,16 @@ class Progress {
     if (shown_) out_ << "\r\x1b[K";
     shown_ = false;
   }
-  bool live() const { return live_; }
+  // The terminal's width less one (some terminals wrap in the last column).
+  size_t width() const {
+    winsize size{};
+    if (::ioctl(fd_, TIOCGWINSZ, &size) == 0 && size.ws_col > 10) return size.ws_col - 1u;
+    return 79;
+  }
 
  private:
   std::ostream& out_;
+  int fd_;
   bool live_;
   bool shown_ = false;
 };
@@ -303,7 +311,7 @@ absl::Status FollowJob(SimulatedFederation& federation, const EvaluationData& da
       return absl::AbortedError(
           absl::StrCat("the job ", job.summary().state(), ": ", job.summary().state_reason()));
     }
-    progress.Live(LiveLine(job, now, 79));
+    progress.Live(LiveLine(job, now, progress.width()));
     absl::SleepFor(poll);
   }
 }

@@ -60,6 +60,18 @@ std::map<int, std::vector<std::string>> DropoutController::Remaining(int64_t rou
   return groups;
 }
 
+void DropoutController::Defer(int64_t round) {
+  std::vector<PlannedDropout> kept;
+  for (PlannedDropout d : remaining_) {
+    if (d.round < round) d.round = round;
+    const bool duplicate = std::any_of(kept.begin(), kept.end(), [&](const PlannedDropout& k) {
+      return k.round == d.round && k.site == d.site;
+    });
+    if (!duplicate) kept.push_back(d);
+  }
+  remaining_ = std::move(kept);
+}
+
 void DropoutController::Cancel(int64_t round) {
   remaining_.erase(std::remove_if(remaining_.begin(), remaining_.end(),
                                   [round](const PlannedDropout& d) { return d.round <= round; }),
@@ -142,14 +154,20 @@ absl::Status DropoutController::Step(const RoundObservation& observation, AgentC
 
   if (!observation.in_progress) {
     if (current_round_ >= 0) {
-      // The attempt we followed is over: whatever it did not reach is off.
-      Cancel(current_round_);
+      // The attempt we followed is over. Completed: sites it did not reach
+      // drop out of the next round instead. Aborted: the retry runs
+      // undisturbed.
+      if (observation.last_completed_round >= current_round_) {
+        Defer(current_round_ + 1);
+      } else {
+        Cancel(current_round_);
+      }
       current_round_ = -1;
       killed_.clear();
       TESSERA_RETURN_IF_ERROR(ResumeAll(control));
     }
     const int64_t upcoming = std::max(observation.last_completed_round + 1, first_round_);
-    Cancel(upcoming - 1);
+    Defer(upcoming);
     if (prepared_round_ != upcoming) {
       const auto groups = Remaining(upcoming);
       if (!groups.empty()) {
@@ -162,9 +180,11 @@ absl::Status DropoutController::Step(const RoundObservation& observation, AgentC
   }
 
   if (observation.round != current_round_) {
+    // A round we did not see start (the one before ended between two
+    // observations): what was due before it is due in it.
     current_round_ = observation.round;
     killed_.clear();
-    Cancel(observation.round - 1);
+    Defer(observation.round);
   }
   if (observation.attempt > 1) {
     // The first attempt aborted; the retry runs undisturbed.
@@ -182,37 +202,48 @@ absl::Status DropoutController::Step(const RoundObservation& observation, AgentC
   for (const std::string& site : observation.pending) {
     if (killed_.count(site) == 0) pending.insert(site);
   }
+  const std::set<std::string> group(victims.begin(), victims.end());
   const std::set<std::string> others = live_except(victims);
-  const bool victims_pending = std::all_of(victims.begin(), victims.end(),
-                                           [&](const auto& s) { return pending.count(s) > 0; });
-  const bool victims_done = std::none_of(victims.begin(), victims.end(),
-                                         [&](const auto& s) { return pending.count(s) > 0; });
-  const bool others_done = std::none_of(others.begin(), others.end(),
-                                        [&](const auto& s) { return pending.count(s) > 0; });
-  const bool others_pending = std::all_of(others.begin(), others.end(),
-                                          [&](const auto& s) { return pending.count(s) > 0; });
+  std::vector<std::string> victims_pending;  // V that still owe this stage
+  std::set<std::string> others_pending;      // G that still owe it
+  for (const std::string& site : victims) {
+    if (pending.count(site) > 0) victims_pending.push_back(site);
+  }
+  for (const std::string& site : others) {
+    if (pending.count(site) > 0) others_pending.insert(site);
+  }
 
-  if (stage >= target) {
-    // At the planned stage (or, if the round outran us, past it).
-    return Kill(victims, observation, victims_pending, control);
+  if (others_pending.empty() && !victims_pending.empty()) {
+    // A(stage): only victims owe this stage. Stop them first, so that none
+    // can send it between this observation and the decision.
+    bool stopped = true;
+    for (const std::string& site : victims_pending) stopped &= paused_.count(site) > 0;
+    if (!stopped) return PauseSet({victims_pending.begin(), victims_pending.end()}, control);
+    // At the planned stage, or past it; or an odd number of stages before it,
+    // which lockstep cannot reach from here (the round was set up late).
+    if (stage >= target || (target - stage) % 2 == 1) {
+      return Kill(victims_pending, observation, /*before_message=*/true, control);
+    }
+    TESSERA_RETURN_IF_ERROR(PauseSet(others, control));  // -> B(stage + 1)
+    return ResumeSet(group, control);
   }
-  if (prepared_round_ != observation.round) return absl::OkStatus();  // unprepared: wait
-  if (victims_done && others_done) {
-    // Every live site is done with this stage, which waits (until its
-    // deadline) only for sites killed in it: set up the next one.
-    return prepare(target, victims, stage + 1);
-  }
-  const bool even = (target - stage) % 2 == 0;
-  if (even && victims_pending && others_done) {
-    // A(stage): step to B(stage + 1).
-    TESSERA_RETURN_IF_ERROR(PauseSet(others, control));
-    return ResumeSet({victims.begin(), victims.end()}, control);
-  }
-  if (!even && victims_done && others_pending) {
-    // B(stage): step to A(stage + 1).
-    TESSERA_RETURN_IF_ERROR(PauseSet({victims.begin(), victims.end()}, control));
+  if (victims_pending.empty() && !others_pending.empty()) {
+    // B(stage): only the others owe it.
+    TESSERA_RETURN_IF_ERROR(PauseSet(group, control));  // -> A(stage + 1)
     return ResumeSet(others, control);
   }
+  if (victims_pending.empty() && others_pending.empty()) {
+    // Only sites killed in this stage owe it; it closes at its deadline.
+    // Set up the next group for the stage that opens then.
+    return prepare(target, victims, stage + 1);
+  }
+  // Both owe it. If nobody who owes it can move, let the others go.
+  bool all_stopped = true;
+  for (const std::string& site : pending) all_stopped &= paused_.count(site) > 0;
+  if (all_stopped) return ResumeSet(others_pending, control);
+  // Nobody stopped: a round the controller did not set up. Take it over
+  // from this stage as if it had.
+  if (paused_.empty()) return prepare(target, victims, stage);
   return absl::OkStatus();  // a step in flight
 }
 

@@ -23,11 +23,16 @@
 // deadline; once everyone else has sent it, the controller sets up the
 // next group of the round (a later stage) the same way, for the stage that
 // opens next.
-// If the round ran past a planned stage anyway (e.g. the first round,
-// which starts as soon as the job is approved), the site is killed when
-// that is noticed and the stage recorded as it was. An attempt that aborts
-// (too few survivors) cancels the round's remaining dropouts: the retry
-// runs without them. Nothing stays stopped once a round ends.
+//
+// The controller acts only on what it observes and holds the round while it
+// decides (it stops a victim before killing it, so a kill always comes
+// before that stage's message). If it missed the start of a round (a
+// machine too busy to poll within the ~200 ms between rounds), it takes
+// control from where the round is; when the parity no longer allows the
+// drawn stage it kills at the stage before. Sites a completed round did not
+// reach drop out of the next round instead; an attempt that aborts (too few
+// survivors) cancels its remaining dropouts: the retry runs without them.
+// Nothing stays stopped once a round ends.
 //
 // Only a round's first attempt is touched, so every round ends.
 //
@@ -112,6 +117,10 @@ class DropoutController {
   absl::Status ResumeSet(const std::set<std::string>& sites, AgentControl& control);
   absl::Status Kill(const std::vector<std::string>& victims, const RoundObservation& observation,
                     bool before_message, AgentControl& control);
+  // Planned dropouts of rounds before `round` move to `round` (a site at
+  // most once per round).
+  void Defer(int64_t round);
+  // Planned dropouts of `round` and earlier are dropped.
   void Cancel(int64_t round);
 
   std::vector<std::string> sites_;

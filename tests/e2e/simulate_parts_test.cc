@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -381,15 +382,29 @@ class ScriptedFederation final : public AgentControl {
 };
 
 // Runs `rounds` rounds of the scripted federation under the controller.
-std::vector<ScriptedFederation::Kill> RunScripted(const std::vector<PlannedDropout>& plan,
-                                                  int64_t rounds, bool* all_resumed) {
+// The controller does not see the world while `blind(observation, step)`
+// is true (step counts the world's steps since the round started), as when
+// a busy machine cannot poll in time.
+std::vector<ScriptedFederation::Kill> RunScripted(
+    const std::vector<PlannedDropout>& plan, int64_t rounds, bool* all_resumed,
+    const std::function<bool(const RoundObservation&, int)>& blind = [](const RoundObservation&,
+                                                                        int) { return false; }) {
   const std::vector<std::string> sites = {"a", "b", "c", "d", "e"};
   ScriptedFederation world(sites);
   DropoutController controller(plan, sites, 1);
   EXPECT_THAT(controller.Step(world.Observe(), world), IsOk());
+  int step_in_round = 0;
+  int64_t round = world.round();
   for (int step = 0; step < 1000; ++step) {
     world.Advance();
-    EXPECT_THAT(controller.Step(world.Observe(), world), IsOk());
+    if (world.round() != round) {
+      round = world.round();
+      step_in_round = 0;
+    }
+    ++step_in_round;
+    if (!blind(world.Observe(), step_in_round)) {
+      EXPECT_THAT(controller.Step(world.Observe(), world), IsOk());
+    }
     if (world.round() == rounds && !world.in_progress()) break;
   }
   RoundObservation end;
@@ -428,6 +443,35 @@ TEST(SimulateDropoutsTest, SeveralSitesOfOneRoundEachDropAtTheirStage) {
   EXPECT_EQ((stages[{1, "a"}]), 5);
   EXPECT_EQ((stages[{2, "d"}]), 2);
   EXPECT_EQ((stages[{3, "a"}]), 6);
+  EXPECT_TRUE(resumed);
+}
+
+TEST(SimulateDropoutsTest, ARoundStartedUnseenIsTakenOverBeforeTheMessage) {
+  // The controller misses the gap before round 2 and its first steps.
+  bool resumed = false;
+  const auto kills =
+      RunScripted({{2, "b", 5}}, 3, &resumed, [](const RoundObservation& seen, int step) {
+        const bool gap = !seen.in_progress && seen.last_completed_round == 1;
+        return gap || (seen.in_progress && seen.round == 2 && step <= 2);
+      });
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].round, 2);
+  EXPECT_TRUE(kills[0].before_message);
+  EXPECT_GE(kills[0].stage, 3);
+  EXPECT_TRUE(resumed);
+}
+
+TEST(SimulateDropoutsTest, ASiteARoundDidNotReachDropsOutOfTheNextOne) {
+  // Round 2 runs entirely unseen: its dropout happens in round 3.
+  bool resumed = false;
+  const auto kills = RunScripted({{2, "b", 3}}, 3, &resumed, [](const RoundObservation& seen, int) {
+    return (!seen.in_progress && seen.last_completed_round == 1) ||
+           (seen.in_progress && seen.round == 2);
+  });
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].round, 3);
+  EXPECT_EQ(kills[0].stage, 3);
+  EXPECT_TRUE(kills[0].before_message);
   EXPECT_TRUE(resumed);
 }
 

@@ -275,21 +275,27 @@ TEST_F(SimulateTest, EveryRoundCompletesWhenSitesDropOut) {
   // two in one round abort the attempt and it is retried.
   RunResult result =
       Simulate({"--label", "malignant", "--privacy", "none", "--rounds", "5", "--dropout", "0.2",
-                "--stage-timeout", "2", "--json", "--seed", "11", "--data", files_[0]});
+                "--stage-timeout", "2", "--json", "--seed", "5", "--data", files_[0]});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const json out = ResultJson(result);
   ASSERT_EQ(out["rounds"].size(), 5u) << out.dump(2);
   for (const json& round : out["rounds"]) {
     EXPECT_GE(round["sites"].size(), 3u) << round.dump();
   }
-  // The plan is seeded: with seed 11 some sites do drop out, each killed
-  // before it sent the message of its stage.
+  // The plan is seeded: with seed 5 five dropouts are drawn (two in round
+  // 3, which aborts its first attempt); each site is killed before it sent
+  // the message of its stage.
   ASSERT_FALSE(out["dropouts"].empty()) << out.dump(2);
   for (const json& dropout : out["dropouts"]) {
     EXPECT_TRUE(dropout["before_message"].get<bool>()) << dropout.dump();
   }
   EXPECT_THAT(result.output, HasSubstr("killed the agent of"));
-  std::cout << out["dropouts"].size() << " dropouts, rounds with more than one attempt: "
+  std::cout << out["dropouts"].size() << " dropouts:";
+  for (const json& dropout : out["dropouts"]) {
+    std::cout << " " << dropout["site"].get<std::string>() << " in round " << dropout["round"]
+              << " at " << dropout["stage"].get<std::string>() << ";";
+  }
+  std::cout << " rounds with more than one attempt: "
             << std::count_if(out["rounds"].begin(), out["rounds"].end(),
                              [](const json& r) { return r["attempts"].get<int>() > 1; })
             << "\n";
