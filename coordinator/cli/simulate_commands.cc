@@ -520,9 +520,8 @@ void AddSimulateCommands(CLI::App& app, CommandResult& result) {
   static std::optional<double> delta;
   CLI::App* simulate = app.add_subcommand(
       "simulate",
-      "Run a real federation on this machine, one site per CSV file: a throwaway PKI, one "
-      "tessera-coordinator and one tessera-agent per file, a job submitted, approved and "
-      "followed to the end, then everything stopped and removed.");
+      "Try a job on this machine: a real federation (throwaway PKI, a coordinator and one agent "
+      "per CSV file), the job submitted, approved and followed, then everything removed.");
   simulate
       ->add_option("--data", options.data,
                    "A site's records: a CSV file with a header row (repeat, at least 3)")
@@ -606,8 +605,7 @@ void AddSimulateCommands(CLI::App& app, CommandResult& result) {
   static CohortOptions cohorts;
   CLI::App* synthetic = app.add_subcommand(
       "synthetic-cohorts",
-      "Write synthetic patient cohorts for five NHS trusts (one CSV each, different sizes and "
-      "case mixes, outcome `admitted` from a known risk model) to try `tessera simulate`.");
+      "Write synthetic cohorts for five NHS trusts (not patient data), to try `tessera simulate`.");
   synthetic->add_option("--out", cohorts.out, "The folder to write into")->required();
   synthetic->add_option("--seed", cohorts.seed, "Seed of the generator")->capture_default_str();
   synthetic->add_option("--scale", cohorts.scale, "Multiply every trust's size by this")
