@@ -380,28 +380,24 @@ TEST_F(FederatedJobTest, AnAgentSendsNoUpdateItHasNotRecorded) {
   shape.threshold = 2;  // each site has 3 neighbours: one site may drop out
   shape.stage_timeout_seconds = 12;
   shape.model = "kind = \"mlp\"\nhidden = [64, 64]";
+
+  // Round 1: rfh's ledger is locked by another writer, from before the job
+  // exists until round 1 is committed (the statistics round writes no
+  // ledger entry), for longer than rfh's busy timeout: recording fails and
+  // rfh must leave the round unsent.
+  sqlite3* raw = nullptr;
+  const std::string rfh_ledger = federation_->AgentStateDir("rfh") + "/ledger.db";
+  ASSERT_EQ(sqlite3_open_v2(rfh_ledger.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> lock(raw, &sqlite3_close);
+  ASSERT_EQ(sqlite3_exec(lock.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   const std::string job_id = SubmitAndApprove(shape);
   ASSERT_FALSE(job_id.empty());
-
-  // Round 1: rfh's ledger is locked by another writer for longer than its
-  // busy timeout, so recording fails and rfh must leave the round unsent.
   ASSERT_TRUE(WaitForJob(
-      job_id, [](const auto& job) { return job.in_progress() && job.progress().round() == 1; },
-      absl::Seconds(60)))
-      << federation_->CoordinatorOutput();
-  {
-    sqlite3* raw = nullptr;
-    const std::string ledger = federation_->AgentStateDir("rfh") + "/ledger.db";
-    ASSERT_EQ(sqlite3_open_v2(ledger.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> lock(raw, &sqlite3_close);
-    ASSERT_EQ(sqlite3_exec(lock.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-    ASSERT_TRUE(WaitForJob(
-        job_id,
-        [](const auto& job) { return job.summary().rounds_completed() >= 1; },
-        absl::Seconds(60)))
-        << federation_->AgentOutput("rfh");
-    ASSERT_EQ(sqlite3_exec(lock.get(), "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
-  }
+      job_id, [](const auto& job) { return job.summary().rounds_completed() >= 1; },
+      absl::Seconds(90)))
+      << federation_->AgentOutput("rfh");
+  ASSERT_EQ(sqlite3_exec(lock.get(), "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  lock.reset();
   EXPECT_FALSE(AgentRecorded("rfh", job_id, 1, 1));
   EXPECT_THAT(federation_->AgentOutput("rfh"), HasSubstr("round left"));
 
