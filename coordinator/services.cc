@@ -419,16 +419,17 @@ grpc::Status FederationService::SubmitStage(grpc::ServerContext* context,
     }
     receipt = *std::move(checked);
   }
-  std::string payload;
+  // The inline payload is used where it lies; an uploaded one is read once.
+  absl::string_view payload = request->payload();
+  std::string uploaded;
   if (request->has_uploaded()) {
     const tessera::v1::ObjectRef& ref = request->uploaded();
     auto size = objects_.Size(ref.sha256_hex());
     if (!size.ok()) return transport::ToGrpcStatus(size.status());
     auto bytes = objects_.Read(ref.sha256_hex(), 0, *size);
     if (!bytes.ok()) return transport::ToGrpcStatus(bytes.status());
-    payload = std::move(*bytes);
-  } else {
-    payload = request->payload();
+    uploaded = std::move(*bytes);
+    payload = uploaded;
   }
   auto duplicate = runner_.Submit(identity->id, *request, payload);
   if (!duplicate.ok()) {
