@@ -388,15 +388,9 @@ absl::Status TaskRunner::StartRound(const tessera::v1::Task& task, Round& round,
   }
   vector_length = round.codec->word_count();
 
-  secagg::RoundParameters parameters;
-  parameters.job_id = ref.job_id();
-  parameters.round = coordinator::SecAggRoundNumber(ref.round(), ref.attempt());
-  parameters.participants = participants;
-  parameters.threshold = static_cast<uint32_t>(spec.secagg_threshold);
-  parameters.neighbours = static_cast<uint32_t>(spec.secagg_neighbours);
-  parameters.bit_width = static_cast<uint32_t>(spec.secagg_bit_width);
-  parameters.vector_length = vector_length;
-  std::copy(task.round_seed().begin(), task.round_seed().end(), parameters.graph_seed.begin());
+  const secagg::RoundParameters parameters =
+      coordinator::SecAggParameters(spec, ref.job_id(), ref.round(), ref.attempt(), participants,
+                                    task.round_seed(), vector_length);
   secagg::ClientConfig client_config{parameters, site_id_, certificate_pem_, authenticator_,
                                      absl::Now()};
   TESSERA_ASSIGN_OR_RETURN(auto client, secagg::Client::Create(client_config, *signer_));

@@ -329,15 +329,9 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
     active->checkpoint = std::move(checkpoint);
   }
 
-  secagg::RoundParameters parameters;
-  parameters.job_id = job.job_id;
-  parameters.round = SecAggRoundNumber(round, active->attempt);
-  parameters.participants = active->participants;
-  parameters.threshold = static_cast<uint32_t>(spec.secagg_threshold);
-  parameters.neighbours = static_cast<uint32_t>(spec.secagg_neighbours);
-  parameters.bit_width = static_cast<uint32_t>(spec.secagg_bit_width);
-  parameters.vector_length = active->codec->word_count();
-  parameters.graph_seed = seed;
+  const secagg::RoundParameters parameters =
+      SecAggParameters(spec, job.job_id, round, active->attempt, active->participants,
+                       active->seed, active->codec->word_count());
   TESSERA_ASSIGN_OR_RETURN(
       active->secure,
       SecureRound::Create({parameters, authenticator_, now}, spec.stage_timeout, now));

@@ -292,15 +292,9 @@ absl::Status SyntheticSite::StartRound(const tessera::v1::Task& task, Round& rou
   TESSERA_ASSIGN_OR_RETURN(round.codec,
                            shared_.contribution->CodecFor(ref.job_id(), spec, training, dimension));
 
-  secagg::RoundParameters parameters;
-  parameters.job_id = ref.job_id();
-  parameters.round = coordinator::SecAggRoundNumber(ref.round(), ref.attempt());
-  parameters.participants = participants;
-  parameters.threshold = static_cast<uint32_t>(spec.secagg_threshold);
-  parameters.neighbours = static_cast<uint32_t>(spec.secagg_neighbours);
-  parameters.bit_width = static_cast<uint32_t>(spec.secagg_bit_width);
-  parameters.vector_length = round.codec->codec.word_count();
-  std::copy(task.round_seed().begin(), task.round_seed().end(), parameters.graph_seed.begin());
+  const secagg::RoundParameters parameters =
+      coordinator::SecAggParameters(spec, ref.job_id(), ref.round(), ref.attempt(), participants,
+                                    task.round_seed(), round.codec->codec.word_count());
   std::vector<uint8_t> keys;
   {
     Permits::Held busy(*shared_.compute);

@@ -1,5 +1,7 @@
 #include "coordinator/job/round_plan.h"
 
+#include "coordinator/job/round_id.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -413,6 +415,24 @@ absl::StatusOr<privacy::PrivacyLedger> RoundEvents(const JobSpec& spec, int64_t 
       break;
   }
   return ledger;
+}
+
+crypto::secagg::RoundParameters SecAggParameters(const JobSpec& spec, const std::string& job_id,
+                                                 uint32_t round, uint32_t attempt,
+                                                 std::vector<std::string> participants,
+                                                 absl::string_view round_seed,
+                                                 uint64_t vector_length) {
+  crypto::secagg::RoundParameters parameters;
+  parameters.job_id = job_id;
+  parameters.round = SecAggRoundNumber(round, attempt);
+  parameters.participants = std::move(participants);
+  parameters.threshold = static_cast<uint32_t>(spec.secagg_threshold);
+  parameters.neighbours = static_cast<uint32_t>(spec.secagg_neighbours);
+  parameters.bit_width = static_cast<uint32_t>(spec.secagg_bit_width);
+  parameters.vector_length = vector_length;
+  std::copy_n(round_seed.begin(), std::min(round_seed.size(), parameters.graph_seed.size()),
+              parameters.graph_seed.begin());
+  return parameters;
 }
 
 }  // namespace tessera::coordinator

@@ -66,6 +66,7 @@
 #include "coordinator/job/job_spec.h"
 #include "coordinator/strategy/aggregate_layout.h"
 #include "privacy/distributed_dp.h"
+#include "crypto/secagg/round_parameters.h"
 #include "privacy/dp_event.h"
 #include "privacy/limb_codec.h"
 #include "privacy/random.h"
@@ -131,6 +132,16 @@ struct RecordLevelPlan {
 // training_records < 1, or the job's total step count overflows int64;
 // OUT_OF_RANGE when no noise multiplier reaches the target epsilon.
 absl::StatusOr<RecordLevelPlan> PlanRecordLevel(const JobSpec& spec, int64_t training_records);
+
+// The secure-aggregation parameters of one attempt of a round of `spec`,
+// which the coordinator and every site must derive identically: the round
+// number binds round and attempt (SecAggRoundNumber), `round_seed` (32
+// bytes, checked by the caller) fixes the neighbour graph.
+crypto::secagg::RoundParameters SecAggParameters(const JobSpec& spec, const std::string& job_id,
+                                                 uint32_t round, uint32_t attempt,
+                                                 std::vector<std::string> participants,
+                                                 absl::string_view round_seed,
+                                                 uint64_t vector_length);
 
 // What one training round of `spec` releases about one site, for an
 // accountant: record level, steps_per_round repetitions of the step event

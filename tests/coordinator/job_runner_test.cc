@@ -289,16 +289,11 @@ class JobRunnerTest : public ::testing::Test {
       ASSERT_OK_AND_ASSIGN(held.layout, TrainingLayout(*spec, kDimension));
       ASSERT_OK_AND_ASSIGN(held.codec, AggregateCodec::ForTraining(*spec, *held.layout));
     }
-    secagg::RoundParameters parameters;
-    parameters.job_id = ref.job_id();
-    parameters.round = SecAggRoundNumber(ref.round(), ref.attempt());
-    parameters.participants.assign(task.participants().begin(), task.participants().end());
-    parameters.threshold = static_cast<uint32_t>(spec->secagg_threshold);
-    parameters.neighbours = static_cast<uint32_t>(spec->secagg_neighbours);
-    parameters.bit_width = static_cast<uint32_t>(spec->secagg_bit_width);
-    parameters.vector_length = held.codec->word_count();
     ASSERT_EQ(task.round_seed().size(), 32u);
-    std::copy(task.round_seed().begin(), task.round_seed().end(), parameters.graph_seed.begin());
+    const secagg::RoundParameters parameters = SecAggParameters(
+        *spec, ref.job_id(), ref.round(), ref.attempt(),
+        {task.participants().begin(), task.participants().end()}, task.round_seed(),
+        held.codec->word_count());
     const TestFederation& federation = TestFederation::Get();
     secagg::ClientConfig config{parameters, site.id, federation.certificate_pem(site.index),
                                 federation.shared_authenticator(), clock_->Now()};
