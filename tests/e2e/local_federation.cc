@@ -128,7 +128,8 @@ absl::Status LocalFederation::StartAgent(const std::string& site,
   if (auto written = WriteText(csv, rows); !written.ok()) return written;
   const std::string config = dir_.File("agent-" + site + ".toml");
   auto status = WriteText(
-      config, absl::StrCat("[coordinator]\naddress = \"", address(),
+      config, absl::StrCat("[coordinator]\naddress = \"",
+                           setup.coordinator_address.empty() ? address() : setup.coordinator_address,
                            "\"\nheartbeat_seconds = 1\nretry_max_seconds = 3\n[tls]\nca_file = \"", Pki("ca.pem"),
                            "\"\ncert_file = \"", Pki("site-" + site + ".pem"),
                            "\"\nkey_file = \"", Pki("site-" + site + ".key"), "\"\n",

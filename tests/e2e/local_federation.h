@@ -48,6 +48,9 @@ class LocalFederation {
   struct AgentSetup {
     std::string cohort_csv;   // the `cohort` dataset's file contents ("" = default rows)
     std::string extra_toml;   // appended to agent.toml (e.g. a [policy] table)
+    // Where the agent dials ("" = this coordinator's address), e.g. a
+    // test's TCP proxy or recording relay in front of the coordinator.
+    std::string coordinator_address;
   };
   void SetAgentSetup(const std::string& site, AgentSetup setup) { setups_[site] = std::move(setup); }
 
