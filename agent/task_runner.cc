@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "agent/local_round.h"
 #include "agent/round/local_policy.h"
 #include "agent/round/secagg_session.h"
@@ -88,6 +89,12 @@ absl::Status CheckAppliedAsPlanned(const RoundPrivacy& privacy, double sampling_
 
 }  // namespace
 
+bool RoundOutlived(absl::Time heard_at, absl::Duration stage_timeout, absl::Time now) {
+  // The stage the round waits in closes stage_timeout after the input that
+  // opened it; six more allow for a coordinator that restarts meanwhile.
+  return now - heard_at > 7 * stage_timeout;
+}
+
 struct TaskRunner::Round {
   tessera::v1::Task task;
   JobSpec spec;
@@ -110,6 +117,10 @@ struct TaskRunner::Round {
   std::optional<tessera::v1::SignedReceipt> receipt;
   PolicyDecision decision;
   tessera::v1::Stage last_stage = tessera::v1::STAGE_ADVERTISE_KEYS;
+  // When the task or the last stage input arrived, on THIS server's clock.
+  // How long the round has been quiet is measured from it, never from the
+  // coordinator's stage_deadline_unix_ms: the two clocks need not agree.
+  absl::Time heard_at = absl::Now();
 };
 
 TaskRunner::TaskRunner(const AgentConfig& config, PrivacyLedgerStore& ledger, std::string site_id,
@@ -187,12 +198,13 @@ absl::Status TaskRunner::Run(absl::Notification& stop) {
                     work.aborted().round().attempt(), work.aborted().reason());
       }
     }
-    // Rounds whose stage deadline is long gone will not come back.
-    const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+    // A round that has heard nothing for several stage timeouts will not
+    // come back. Measured on this server's clock alone: comparing it with
+    // the coordinator's absolute deadline made an agent whose clock ran a
+    // few minutes ahead forget every round as soon as it was given.
+    const absl::Time now = absl::Now();
     for (auto it = rounds_.begin(); it != rounds_.end();) {
-      const int64_t deadline = it->second->task.stage_deadline_unix_ms();
-      const int64_t timeout_ms = absl::ToInt64Milliseconds(it->second->spec.stage_timeout);
-      if (now_ms > deadline + 6 * timeout_ms) {
+      if (RoundOutlived(it->second->heard_at, it->second->spec.stage_timeout, now)) {
         Log()->info("round forgotten after its deadlines job={} round={}",
                     it->second->task.round().job_id(), it->second->task.round().round());
         it = rounds_.erase(it);
@@ -270,21 +282,49 @@ absl::Status TaskRunner::Send(const tessera::v1::RoundRef& ref, const std::vecto
 void TaskRunner::HandleTask(const tessera::v1::Task& task) {
   const tessera::v1::RoundRef& ref = task.round();
   const std::string key = KeyOf(ref);
-  if (rounds_.count(key) > 0) return;  // the same task again
+  if (rounds_.count(key) > 0) return;  // the same task again, while the round runs
   Log()->info("task received job={} round={} attempt={} kind={} dataset={}", ref.job_id(),
               ref.round(), ref.attempt(), tessera::v1::RoundKind_Name(task.kind()),
               task.dataset());
+  tessera::v1::RoundRef advertise = ref;
+  advertise.set_stage(tessera::v1::STAGE_ADVERTISE_KEYS);
+  // Before anything else: a replayed task must not reach the data.
+  if (absl::Status fresh = CheckNotReplayed(ref); !fresh.ok()) {
+    Refuse(advertise,
+           fresh.code() == absl::StatusCode::kFailedPrecondition ? Refusal::ROUND_REPLAYED
+                                                                   : Refusal::INTERNAL_ERROR,
+           std::string(fresh.message()));
+    return;
+  }
   auto round = std::make_unique<Round>();
   round->task = task;
   Refusal::Reason reason = Refusal::INTERNAL_ERROR;
   absl::Status started = StartRound(task, *round, &reason);
+  // Once its keys may have left, the attempt counts as taken part in,
+  // whatever happens to it next.
+  if (round->session != nullptr) {
+    started_[ref.job_id()].push_back(RoundAttempt{ref.round(), ref.attempt()});
+  }
   if (!started.ok()) {
-    tessera::v1::RoundRef advertise = ref;
-    advertise.set_stage(tessera::v1::STAGE_ADVERTISE_KEYS);
     Refuse(advertise, reason, std::string(started.message()));
     return;
   }
   rounds_[key] = std::move(round);
+}
+
+absl::Status TaskRunner::CheckNotReplayed(const tessera::v1::RoundRef& ref) {
+  std::vector<RoundAttempt> done = started_[ref.job_id()];
+  absl::StatusOr<std::vector<Participation>> recorded = ledger_.List();
+  if (!recorded.ok()) {
+    return absl::InternalError(absl::StrCat("the privacy ledger cannot be read: ",
+                                            recorded.status().message()));
+  }
+  for (const Participation& participation : *recorded) {
+    if (participation.job_id == ref.job_id()) {
+      done.push_back(RoundAttempt{participation.round, participation.attempt});
+    }
+  }
+  return CheckTaskIsNew(done, RoundAttempt{ref.round(), ref.attempt()});
 }
 
 absl::Status TaskRunner::StartRound(const tessera::v1::Task& task, Round& round,
@@ -495,6 +535,7 @@ void TaskRunner::HandleStageInput(const tessera::v1::StageInput& input) {
   }
   round.task.set_stage_deadline_unix_ms(input.stage_deadline_unix_ms());
   round.last_stage = ref.stage();
+  round.heard_at = absl::Now();
   const auto* bytes = reinterpret_cast<const uint8_t*>(input.payload().data());
   auto answer = round.session->Handle(
       *stage, crypto::ByteSpan(bytes, input.payload().size()),

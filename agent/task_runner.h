@@ -26,17 +26,26 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "agent/agent_config.h"
 #include "agent/backoff.h"
 #include "agent/ledger/privacy_ledger_store.h"
+#include "agent/round/local_policy.h"
 #include "crypto/secagg/authentication.h"
 #include "crypto/signature.h"
 #include "tessera.grpc.pb.h"
 
 namespace tessera::agent {
+
+// Whether a round in progress may be forgotten: nothing has come for it
+// since `heard_at` (when its task or last stage input arrived) for seven
+// times the job's stage timeout. All three times are on the agent's own
+// clock, so the answer does not depend on the coordinator's clock agreeing.
+bool RoundOutlived(absl::Time heard_at, absl::Duration stage_timeout, absl::Time now);
 
 class TaskRunner {
  public:
@@ -62,6 +71,10 @@ class TaskRunner {
              std::unique_ptr<tessera::v1::Federation::Stub> stub);
 
   void HandleTask(const tessera::v1::Task& task);
+  // OK when `ref` is after every attempt of its job this site took part in
+  // (its ledger and started_); FAILED_PRECONDITION for a replayed task,
+  // INTERNAL when the ledger cannot be read.
+  absl::Status CheckNotReplayed(const tessera::v1::RoundRef& ref);
   void HandleStageInput(const tessera::v1::StageInput& input);
   // Prepares the round (data, policy) and starts secure aggregation; an
   // error becomes a refusal with `reason`.
@@ -94,6 +107,10 @@ class TaskRunner {
   Backoff backoff_;
   // Rounds in progress, by "job/round/attempt".
   std::map<std::string, std::unique_ptr<Round>> rounds_;
+  // The round attempts this process started secure aggregation for, by job
+  // (statistics rounds included, which the ledger does not record): with
+  // the ledger, what a replayed task is recognised by.
+  std::map<std::string, std::vector<RoundAttempt>> started_;
 };
 
 }  // namespace tessera::agent

@@ -45,6 +45,21 @@ LocalPolicy ParseLocalPolicy(ConfigReader& reader, absl::string_view table) {
   return policy;
 }
 
+absl::Status CheckTaskIsNew(const std::vector<RoundAttempt>& done, RoundAttempt task) {
+  for (const RoundAttempt& old : done) {
+    const bool later = task.round > old.round ||
+                       (task.round == old.round && task.attempt > old.attempt);
+    if (!later) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the task is for round ", task.round, " attempt ", task.attempt,
+          ", but this site already took part in round ", old.round, " attempt ", old.attempt,
+          " of the job; a coordinator never sends an earlier or the same attempt again, so this "
+          "is a replayed task and is refused"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<double> EpsilonOf(const privacy::PrivacyLedger& ledger, double delta) {
   if (ledger.empty()) return 0.0;
   privacy::RdpAccountant accountant;

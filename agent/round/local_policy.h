@@ -21,9 +21,11 @@
 // Thread-safety: plain values and stateless functions.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/config.h"
 #include "privacy/dp_event.h"
@@ -88,6 +90,25 @@ struct PolicyDecision {
 absl::StatusOr<PolicyDecision> CheckRound(const LocalPolicy& policy,
                                           const privacy::PrivacyLedger& spent,
                                           const RoundPrivacy& round);
+
+// One attempt of one round of a job.
+struct RoundAttempt {
+  int64_t round = 0;
+  int64_t attempt = 0;
+};
+
+// Whether a task for `task` of a job can be a new one, given every attempt
+// of that job this agent has already taken part in (`done`: the rounds in
+// its ledger and the rounds it started since it was launched). Rounds and
+// their attempts only move forward, and the coordinator reserves an attempt
+// number durably before any site hears of it, so an honest coordinator
+// never sends an attempt that is not after all of `done`. One that does is
+// replaying an old round: answering it would release a second update from
+// the same data under a round the ledger has already counted once.
+// OK when `task` comes after every entry of `done` (a later round, or a
+// later attempt of the same round); FAILED_PRECONDITION naming the attempt
+// already done otherwise.
+absl::Status CheckTaskIsNew(const std::vector<RoundAttempt>& done, RoundAttempt task);
 
 // Epsilon of `ledger` at `delta` with the RDP accountant (0 for an empty
 // ledger).

@@ -124,5 +124,29 @@ TEST(LocalPolicyTest, ParsesAndChecksTheTable) {
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("policy.max_epsilon")));
 }
 
+// Rounds and attempts only move forward (the coordinator reserves each
+// attempt number durably before any site hears of it), so a task that is not
+// after every attempt already done is a replay.
+TEST(LocalPolicyTest, ReplayedTaskIsRefused) {
+  // Nothing done yet: any task is new, the statistics round 0 included.
+  EXPECT_OK(CheckTaskIsNew({}, {0, 1}));
+
+  const std::vector<RoundAttempt> done = {{0, 1}, {1, 1}, {2, 1}, {2, 2}};
+  // A later round, and a later attempt of the last round, are new.
+  EXPECT_OK(CheckTaskIsNew(done, {3, 1}));
+  EXPECT_OK(CheckTaskIsNew(done, {2, 3}));
+  // The same attempt again, an earlier attempt of the last round, and an
+  // earlier round (even with a larger attempt number) are replays.
+  EXPECT_THAT(CheckTaskIsNew(done, {2, 2}),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("already took part in round 2 attempt 2")));
+  EXPECT_THAT(CheckTaskIsNew(done, {2, 1}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("replayed task")));
+  EXPECT_THAT(CheckTaskIsNew(done, {1, 7}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("round 2 attempt 1")));
+  EXPECT_THAT(CheckTaskIsNew(done, {0, 2}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("replayed task")));
+}
+
 }  // namespace
 }  // namespace tessera::agent
