@@ -62,7 +62,9 @@ absl::StatusOr<CaDirectory> CaDirectory::Init(const std::string& dir,
   ca.federation_name_ = federation_name;
   TESSERA_ASSIGN_OR_RETURN(ca.ca_key_pem_, transport::GeneratePrivateKeyPem(key_type));
   TESSERA_ASSIGN_OR_RETURN(ca.ca_cert_pem_, transport::CreateCaCertificatePem(
-                                                ca.ca_key_pem_, federation_name, now, lifetime));
+                                                ca.ca_key_pem_, federation_name,
+                                                now - kValidBeforeIssue,
+                                                lifetime + kValidBeforeIssue));
   // Key first: a directory with a certificate but no key cannot be mistaken
   // for a usable CA, and Init refuses a directory that has the key.
   TESSERA_RETURN_IF_ERROR(WriteFileAtomically(ca.Path("ca.key"), ca.ca_key_pem_, 0600));
@@ -132,8 +134,7 @@ absl::StatusOr<std::string> CaDirectory::Issue(const transport::SubjectName& sub
   request.public_key_pem = public_key_pem;
   TESSERA_ASSIGN_OR_RETURN(std::string serial_hex, RandomSerial(issued_));
   request.serial = std::stoull(serial_hex, nullptr, 16);
-  // A little slack for clocks that run slightly behind the operator's.
-  request.not_before = now - absl::Minutes(5);
+  request.not_before = now - kValidBeforeIssue;
   request.not_after = now + lifetime;
   request.dns_names = dns_names;
   request.ip_addresses = ip_addresses;

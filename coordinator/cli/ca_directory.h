@@ -23,6 +23,15 @@
 
 namespace tessera::cli {
 
+// The CA's certificate and every certificate it issues are valid from this
+// long before the moment they are made (their expiry is unchanged): a
+// server whose clock runs behind the operator's, by up to this much, can
+// use a certificate at once instead of refusing it, and its peers' and the
+// coordinator's, as "not yet valid". `tessera-agent check` fails a clock
+// that is more than 5 minutes off, but a trust's server must not be cut off
+// from a federation set up minutes ago while its clock is being fixed.
+inline constexpr absl::Duration kValidBeforeIssue = absl::Hours(1);
+
 struct IssuedCertificate {
   std::string serial_hex;
   std::string id;
@@ -35,7 +44,8 @@ struct IssuedCertificate {
 
 class CaDirectory {
  public:
-  // Creates a new CA in `dir` (created if needed, mode 0700). ALREADY_EXISTS
+  // Creates a new CA in `dir` (created if needed, mode 0700), valid from
+  // `now` - kValidBeforeIssue until `now` + `lifetime`. ALREADY_EXISTS
   // when `dir` already holds a CA key: a CA is never overwritten.
   static absl::StatusOr<CaDirectory> Init(const std::string& dir,
                                           const std::string& federation_name,
@@ -48,7 +58,8 @@ class CaDirectory {
   static absl::StatusOr<CaDirectory> Open(const std::string& dir);
 
   // Issues a certificate for `subject` with `public_key_pem`, records it and
-  // returns its PEM. The serial is random and unique in this CA.
+  // returns its PEM. The serial is random and unique in this CA; it is valid
+  // from `now` - kValidBeforeIssue until `now` + `lifetime`.
   absl::StatusOr<std::string> Issue(const transport::SubjectName& subject,
                                     const std::string& public_key_pem, absl::Duration lifetime,
                                     absl::Time now, const std::vector<std::string>& dns_names = {},

@@ -65,6 +65,29 @@ TEST(CaDirectoryTest, InitIssueRevokeAndReopen) {
   EXPECT_THAT(list.revoked, SizeIs(2));
 }
 
+// A server whose clock runs up to an hour behind the operator's accepts a
+// federation made a minute ago; the expiry is what the operator asked for.
+TEST(CaDirectoryTest, CertificatesAreValidFromAnHourBeforeTheyAreMade) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(CaDirectory ca, CaDirectory::Init(dir.File("ca"), "NHS North",
+                                                         transport::KeyType::kEcdsaP256,
+                                                         absl::Hours(24), kNow));
+  ASSERT_OK_AND_ASSIGN(std::string cert, ca.Issue({"rfh", transport::Role::kSite}, SitePublicKey(),
+                                                  absl::Hours(24), kNow + absl::Minutes(1)));
+  // 59 minutes behind the issuing clock (a clock 10 minutes behind is
+  // what the end-to-end test of skewed agents runs with).
+  EXPECT_OK(transport::VerifyCertificate(ca.ca_cert_pem(), cert, kNow - absl::Minutes(58)));
+  EXPECT_THAT(transport::VerifyCertificate(ca.ca_cert_pem(), cert, kNow - absl::Minutes(62)),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  ASSERT_THAT(ca.issued(), SizeIs(1));
+  EXPECT_EQ(ca.issued()[0].not_before, kNow + absl::Minutes(1) - absl::Hours(1));
+  EXPECT_EQ(ca.issued()[0].not_after, kNow + absl::Minutes(1) + absl::Hours(24));
+  ASSERT_OK_AND_ASSIGN(transport::CertificateInfo ca_info,
+                       transport::ParseCertificate(ca.ca_cert_pem()));
+  EXPECT_EQ(ca_info.not_before, kNow - absl::Hours(1));
+  EXPECT_EQ(ca_info.not_after, kNow + absl::Hours(24));
+}
+
 TEST(CaDirectoryTest, NeverOverwritesACa) {
   TempDir dir;
   ASSERT_OK(CaDirectory::Init(dir.File("ca"), "A", transport::KeyType::kEd25519,
