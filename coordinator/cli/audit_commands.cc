@@ -218,18 +218,53 @@ absl::Status ReadAuditPages(AdminClient& client, int64_t since_unix_ms,
   }
 }
 
-absl::Status RunVerify(const ConnectionOptions& connection, const AuditOptions& options) {
-  TESSERA_ASSIGN_OR_RETURN(AdminClient client, AdminClient::Connect(connection));
-  TESSERA_ASSIGN_OR_RETURN(std::string ca_pem,
-                           ReadFileToString(connection.ca_file, "CA certificate"));
+}  // namespace
+
+std::string AuditReportSentence(const AuditLogReport& report) {
+  if (report.problem.has_value()) {
+    return absl::StrCat("the audit log does NOT verify: ", report.problem->description,
+                        " (first bad entry ", report.problem->sequence, ", ",
+                        coordinator::AuditProblemKindName(report.problem->kind), ")");
+  }
+  std::string sentence = absl::StrCat(Entries(report.entries),
+                                      " checked here, none altered, deleted or re-ordered");
+  if (report.latest_head.has_value()) {
+    absl::StrAppend(&sentence, "; the latest head the coordinator signed (entry ",
+                    report.latest_head->sequence, ", ",
+                    TimeForPeople(report.latest_head->signed_at), ", coordinator `",
+                    report.latest_head_signer, "`) verifies against the federation CA");
+  } else {
+    absl::StrAppend(&sentence, "; no head has been signed yet");
+  }
+  if (report.unsigned_entries > 0) {
+    absl::StrAppend(&sentence, "; ", Entries(report.unsigned_entries),
+                    " not yet signed (signed within a minute of a change)");
+  }
+  return sentence;
+}
+
+absl::StatusOr<AuditLogReport> FetchAndVerifyAuditLog(AdminClient& client,
+                                                      const std::string& ca_pem) {
   std::vector<AuditEntry> entries;
   std::vector<AuditHeadRecord> heads;
   TESSERA_RETURN_IF_ERROR(ReadAuditPages(client, 0, [&](tessera::v1::ReadAuditResponse& page) {
     for (const auto& entry : page.entries()) entries.push_back(AuditEntryFromProto(entry));
     for (const auto& head : page.head_signatures()) heads.push_back(AuditHeadFromProto(head));
   }));
-  auto report = coordinator::VerifyAuditLog(entries, heads, ca_pem);
-  if (!report.ok()) return Annotate(report.status(), absl::StrCat("--ca ", connection.ca_file));
+  return coordinator::VerifyAuditLog(entries, heads, ca_pem);
+}
+
+namespace {
+
+absl::Status RunVerify(const ConnectionOptions& connection, const AuditOptions& options) {
+  TESSERA_ASSIGN_OR_RETURN(AdminClient client, AdminClient::Connect(connection));
+  TESSERA_ASSIGN_OR_RETURN(std::string ca_pem,
+                           ReadFileToString(connection.ca_file, "CA certificate"));
+  auto report = FetchAndVerifyAuditLog(client, ca_pem);
+  if (!report.ok() && report.status().code() == absl::StatusCode::kInvalidArgument) {
+    return Annotate(report.status(), absl::StrCat("--ca ", connection.ca_file));
+  }
+  if (!report.ok()) return report.status();
   if (options.json) {
     std::cout << AuditReportJson(*report).dump(2) << "\n";
   } else {

@@ -10,8 +10,9 @@
 //       the entries at or after TIME, one JSON object per line, or CSV
 //       (RFC 4180) with a header row.
 //
-// The commands are registered by AddAuditCommands (commands.h); the
-// functions here are pure, so tests check them without a coordinator.
+// The commands are registered by AddAuditCommands (commands.h); apart from
+// FetchAndVerifyAuditLog the functions here are pure, so tests check them
+// without a coordinator.
 //
 // Thread-safety: stateless functions.
 #pragma once
@@ -27,6 +28,8 @@
 #include "tessera.pb.h"
 
 namespace tessera::cli {
+
+class AdminClient;
 
 // A time for --since: RFC 3339 ("2026-03-01T09:30:00Z", any offset,
 // fractions of a second allowed) or a date ("2026-03-01", midnight UTC).
@@ -65,6 +68,20 @@ std::string FormatAuditReport(const coordinator::AuditLogReport& report);
 // "signed_heads", "latest_signed_head" (or null), "unsigned_entries",
 // "problem" ({"sequence", "kind", "description"} or null)}.
 nlohmann::json AuditReportJson(const coordinator::AuditLogReport& report);
+
+// The board's report: one plain sentence saying what the check found (the
+// entries verified and the latest signed head, or the first problem).
+std::string AuditReportSentence(const coordinator::AuditLogReport& report);
+
+// Downloads the coordinator's whole audit log and its signed heads
+// (Admin.ReadAudit, page by page) and verifies them here with the federation
+// CA `ca_pem` (coordinator::VerifyAuditLog). A log that does not verify is
+// a report with a problem, not an error; errors are the call's (the
+// coordinator unreachable, the caller's role refused, DATA_LOSS for a
+// coordinator that promises more pages and sends none) or the CA's
+// (INVALID_ARGUMENT when it cannot be parsed).
+absl::StatusOr<coordinator::AuditLogReport> FetchAndVerifyAuditLog(AdminClient& client,
+                                                                   const std::string& ca_pem);
 
 // OK when the report has no problem; DATA_LOSS naming the first bad entry
 // and its kind otherwise (the tool exits 1).

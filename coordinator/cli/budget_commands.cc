@@ -8,6 +8,7 @@
 #include "common/files.h"
 #include "common/status.h"
 #include "coordinator/cli/admin_client.h"
+#include "coordinator/cli/audit_commands.h"
 #include "coordinator/cli/commands.h"
 #include "coordinator/cli/report_html.h"
 #include "coordinator/cli/report_model.h"
@@ -177,9 +178,14 @@ absl::StatusOr<ReportInputs> FetchReportInputs(AdminClient& client,
       if (job_id.empty() || receipt.job_id() == job_id) inputs.receipts.push_back(receipt);
     }
   }
-  inputs.audit_status = "not checked";
-  inputs.audit_detail =
-      "this report does not check the audit chain; run `tessera audit verify` for that";
+  // The board does not take the coordinator's word for its audit log
+  // either: the chain and its signed heads are checked here, with the CA.
+  auto audit = FetchAndVerifyAuditLog(client, inputs.ca_certificate_pem);
+  if (!audit.ok()) {
+    return Annotate(audit.status(), "checking the audit log for the report");
+  }
+  inputs.audit_status = audit->problem.has_value() ? "failed" : "ok";
+  inputs.audit_detail = AuditReportSentence(*audit);
   return inputs;
 }
 

@@ -265,6 +265,17 @@ TEST(AuditE2eTest, VerifyCatchesEditsToTheDatabaseAndExportWritesEveryEntry) {
     RunResult caught_text = cli({"audit", "verify"}, "governance");
     EXPECT_EQ(caught_text.exit_code, 1) << caught_text.output;
     EXPECT_THAT(caught_text.output, HasSubstr(absl::StrCat("first bad entry  ", tamper.sequence)));
+    // The board's report runs the same check and says so.
+    const std::string report_file = federation->dir() + "/report.json";
+    RunResult reported = cli({"budget", "report", "--format", "json", "--out", report_file},
+                             "governance");
+    EXPECT_EQ(reported.exit_code, 0) << reported.output;
+    EXPECT_THAT(reported.output, HasSubstr("audit chain failed"));
+    ASSERT_OK_AND_ASSIGN(std::string report_text, ReadFileToString(report_file, "report"));
+    const nlohmann::json audit = nlohmann::json::parse(report_text, nullptr, false)["audit"];
+    EXPECT_EQ(audit["status"], "failed") << audit.dump();
+    EXPECT_THAT(audit["detail"].get<std::string>(),
+                HasSubstr(absl::StrCat("first bad entry ", tamper.sequence, ", ", tamper.kind)));
     // The coordinator itself refused to sign the edited chain.
     ASSERT_OK_AND_ASSIGN(RunResult stopped_again, federation->StopCoordinator());
     EXPECT_THAT(stopped_again.output, HasSubstr("audit head not signed"));

@@ -186,6 +186,10 @@ TEST_F(ReportTest, ReportJsonCsvAndHtmlInAHeadlessBrowser) {
     EXPECT_GT(row["epsilon_after"].get<double>(), 0);
   }
   EXPECT_EQ(report["summary"]["receipts_valid"], 6);
+  // The audit chain is checked by the tool itself, as `tessera audit verify`.
+  EXPECT_EQ(report["audit"]["status"], "ok") << report["audit"].dump();
+  EXPECT_THAT(report["audit"]["detail"].get<std::string>(),
+              HasSubstr("checked here, none altered, deleted or re-ordered"));
   EXPECT_EQ(report["approvals"][0]["job_id"], job_id);
   EXPECT_THAT(report["approvals"][0]["decided_by"].get<std::string>(), HasSubstr("governance"));
   // Header + one line per row.
