@@ -13,7 +13,8 @@
 #      then trains the same model centralised on the pooled records and at
 #      each trust alone, compares all of them on every trust's hold-out
 #      records, shows each trust's epsilon from its own ledger, and writes a
-#      report.
+#      report folder with the governance board's report of the job
+#      (governance-report.html, open it in a browser).
 #
 # Everything the demo writes goes to demo-run/ (git-ignored); the processes
 # and their keys are gone when it ends, also on Ctrl-C or failure.
@@ -51,3 +52,4 @@ for site in guys rfh leeds nuth ouh; do data+=(--data "$run/cohorts/$site.csv");
 
 echo
 echo "==> done in $(($(date +%s) - started)) s; the report is in $run/report"
+echo "    the governance board's report: $run/report/governance-report.html"

@@ -415,6 +415,21 @@ absl::Status RunSimulate(SimulationOptions options) {
     if (exported.exit_code != 0) {
       return absl::InternalError(absl::StrCat("`tessera model export` failed: ", exported.output));
     }
+    // The governance board's report, made as a board member would make it:
+    // from the coordinator, with every receipt and the audit chain checked
+    // against the federation CA.
+    for (const auto& [format, file] : {std::pair<std::string, std::string>{"html", "governance-report.html"},
+                                       {"json", "governance-report.json"}}) {
+      TESSERA_ASSIGN_OR_RETURN(
+          RunResult reported,
+          federation.Cli({"budget", "report", "--job", result.job_id, "--format", format, "--out",
+                          (dir / file).string()},
+                         "governance", absl::Minutes(1), StopRequested));
+      if (reported.exit_code != 0) {
+        return absl::InternalError(
+            absl::StrCat("`tessera budget report` failed: ", reported.output));
+      }
+    }
     const json standardization = {{"columns", evaluation.standardization().columns},
                                   {"mean", evaluation.standardization().mean},
                                   {"stddev", evaluation.standardization().stddev}};

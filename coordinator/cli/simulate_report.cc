@@ -271,7 +271,10 @@ std::string SimulationSummary(const SimulationResult& result, bool with_rounds) 
   }
   if (!result.report_dir.empty()) {
     absl::StrAppend(&out, "\nReport written to ", result.report_dir,
-                    " (summary.txt, result.json, model.pt, standardization.json, job.toml, logs/)\n");
+                    " (summary.txt, result.json, model.pt, standardization.json, job.toml, logs/)\n",
+                    "Governance board's report: ",
+                    (std::filesystem::path(result.report_dir) / "governance-report.html").string(),
+                    " (and governance-report.json)\n");
   }
   return out;
 }
@@ -288,8 +291,6 @@ absl::Status WriteSimulationReport(const std::string& dir, const SimulationResul
                                               SimulationJson(result).dump(2) + "\n", 0644));
   TESSERA_RETURN_IF_ERROR(
       WriteFileAtomically((root / "summary.txt").string(), SimulationSummary(result, true), 0644));
-  // The governance report (report.html for the board) will be written here,
-  // from the same SimulationResult.
   return absl::OkStatus();
 }
 

@@ -12,8 +12,10 @@
 //                        not carry them)
 //   job.toml             the job file that was submitted
 //   logs/                the coordinator's and agents' logs
-// The governance report (an HTML page for the board) is to be written from
-// the same SimulationResult: WriteSimulationReport is where it goes.
+//   governance-report.html, governance-report.json
+//                        the board's report of the job (`tessera budget
+//                        report`), made from the coordinator before it stops
+// WriteSimulationReport writes the first two; the simulation the rest.
 //
 // Thread-safety: stateless functions.
 #pragma once

@@ -246,10 +246,25 @@ TEST_F(SimulateTest, FederatedMatchesCentralisedWithoutPrivacyAndBeatsTheMedianS
 TEST_F(SimulateTest, RecordLevelPrivacyAtEpsilonThreeStaysWithinFivePointsOfCentralised) {
   RunResult result =
       Simulate({"--label", "malignant", "--privacy", "record", "--epsilon", "3", "--delta", "1e-5",
-                "--rounds", "6", "--local-epochs", "2", "--compare", "--json", "--seed", "3"});
+                "--rounds", "6", "--local-epochs", "2", "--compare", "--json", "--seed", "3",
+                "--report", data_.File("report")});
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const json out = ResultJson(result);
   ASSERT_EQ(out["rounds"].size(), 6u);
+  // The governance board's report of the job is in the report folder: every
+  // trust's receipt for every round verifies and the audit chain checks out.
+  std::ifstream board_json(data_.File("report/governance-report.json"));
+  const json board = json::parse(board_json, nullptr, false);
+  ASSERT_FALSE(board.is_discarded());
+  EXPECT_EQ(board["summary"]["receipts_valid"], 6 * static_cast<int>(kSites.size()));
+  EXPECT_EQ(board["summary"]["receipts_failed"], 0);
+  EXPECT_EQ(board["summary"]["receipts_missing"], 0);
+  EXPECT_EQ(board["audit"]["status"], "ok") << board["audit"].dump();
+  EXPECT_EQ(board["trusts"].size(), kSites.size());
+  std::ifstream board_html(data_.File("report/governance-report.html"));
+  std::stringstream html;
+  html << board_html.rdbuf();
+  EXPECT_NE(html.str().find("<svg"), std::string::npos);
   const double federated = Auc(out["final"]);
   const double centralised = Auc(out["centralised"]);
   std::cout << "record-level DP, epsilon 3: federated AUC " << federated << ", centralised "
