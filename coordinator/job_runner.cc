@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/data/statistics.h"
@@ -75,6 +76,13 @@ int64_t RecordsOf(const std::map<std::string, uint64_t>& buckets, const std::str
 
 std::string DescribeRound(const std::string& job_id, uint32_t round, uint32_t attempt) {
   return absl::StrCat("job `", job_id, "` round ", round, " attempt ", attempt);
+}
+
+// A write the storage could not take now but may later: the disk is full
+// (SQLITE_FULL, ENOSPC) or the database is locked by another writer.
+bool IsStorageUnavailable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted ||
+         status.code() == absl::StatusCode::kUnavailable;
 }
 
 }  // namespace
@@ -162,6 +170,19 @@ void JobRunner::Tick(absl::Time now) {
     Log()->error("jobs not read from the store error=\"{}\"", std::string(jobs.status().message()));
     return;
   }
+  if (now < storage_retry_at_) {
+    // Paused for the storage: every runnable job says why it does not move.
+    for (const JobRecord& job : *jobs) {
+      if (job.state == JobState::kApproved || job.state == JobState::kRunning) {
+        waiting_[job.job_id] = storage_error_;
+      }
+    }
+    return;
+  }
+  if (absl::Status recorded = RecordPendingAborts(); !recorded.ok()) {
+    PauseForStorage(recorded, now);
+    return;
+  }
   // Oldest first: ListJobs is newest first.
   for (auto it = jobs->rbegin(); it != jobs->rend(); ++it) {
     if (it->state != JobState::kApproved && it->state != JobState::kRunning) continue;
@@ -172,10 +193,53 @@ void JobRunner::Tick(absl::Time now) {
 bool JobRunner::TryStartRound(const JobRecord& job, absl::Time now) {
   auto started = StartRound(job, now);
   if (!started.ok()) {
+    if (IsStorageUnavailable(started.status())) {
+      // Not the job's fault: it waits, and no other job starts either.
+      PauseForStorage(started.status(), now);
+      return true;
+    }
     FailJob(job.job_id, std::string(started.status().message()), now);
     return false;
   }
+  if (storage_backoff_ > absl::ZeroDuration()) {
+    Log()->info("storage writable again; rounds are scheduled again");
+    storage_backoff_ = absl::ZeroDuration();
+    storage_error_.clear();
+  }
   return *started;
+}
+
+void JobRunner::PauseForStorage(const absl::Status& error, absl::Time now) {
+  const std::string reason = absl::StrCat(
+      "paused: the coordinator cannot write its state (", error.message(),
+      "); rounds resume by themselves once its storage takes writes again");
+  if (reason != storage_error_) {
+    Log()->error("rounds paused: storage not writable error=\"{}\"", std::string(error.message()));
+  }
+  storage_error_ = reason;
+  storage_backoff_ = storage_backoff_ == absl::ZeroDuration()
+                         ? kStorageRetryFirst
+                         : std::min(2 * storage_backoff_, kStorageRetryMax);
+  storage_retry_at_ = now + storage_backoff_;
+  for (auto& [job_id, waiting] : waiting_) waiting = reason;
+  if (active_ != nullptr) waiting_[active_->job.job_id] = reason;
+}
+
+absl::Status JobRunner::RecordPendingAborts() {
+  while (!pending_aborts_.empty()) {
+    const auto& [record, audit] = pending_aborts_.front();
+    absl::Status recorded = store_.RecordAbortedAttempt(record, audit);
+    if (!recorded.ok() && IsStorageUnavailable(recorded)) return recorded;
+    if (!recorded.ok()) {
+      Log()->error("aborted attempt not recorded job={} round={} attempt={} error=\"{}\"",
+                   record.job_id, record.round, record.attempt, std::string(recorded.message()));
+    } else {
+      Log()->info("aborted attempt recorded late job={} round={} attempt={}", record.job_id,
+                  record.round, record.attempt);
+    }
+    pending_aborts_.erase(pending_aborts_.begin());
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now) {
@@ -269,7 +333,10 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   int64_t failed = 0;
   std::string last_reason;
   for (const RoundRecord& record : history) {
-    if (record.round == round && record.outcome == "aborted") {
+    // An attempt lost because its result could not be stored says nothing
+    // about the round.
+    if (record.round == round && record.outcome == "aborted" &&
+        !absl::StartsWith(record.reason, kStorageAbortReason)) {
       ++failed;
       last_reason = record.reason;
     }
@@ -305,6 +372,16 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   active->participants = eligible;
   for (const std::string& site : eligible) active->record_buckets[site] = buckets[site];
   active->excluded = std::move(over_budget);
+  // The round's writes that may fail for want of space (the global
+  // parameters served to the sites) come before the attempt is reserved,
+  // so that a full disk leaves no attempt behind that never ran.
+  std::string parameters_sha;
+  if (!needs_statistics) {
+    TESSERA_ASSIGN_OR_RETURN(CheckpointRecord checkpoint, store_.LatestCheckpoint(job.job_id));
+    active->checkpoint = std::move(checkpoint);
+    // The object store serves the parameters to the sites by hash.
+    TESSERA_ASSIGN_OR_RETURN(parameters_sha, objects_.Put(active->checkpoint->parameters));
+  }
   // The attempt number is reserved durably before any site hears of it, so
   // it is never reused after a crash.
   TESSERA_ASSIGN_OR_RETURN(int64_t attempt,
@@ -325,8 +402,6 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
     TESSERA_ASSIGN_OR_RETURN(AggregateCodec codec, AggregateCodec::ForTraining(spec, layout));
     active->layout = std::move(layout);
     active->codec = std::move(codec);
-    TESSERA_ASSIGN_OR_RETURN(CheckpointRecord checkpoint, store_.LatestCheckpoint(job.job_id));
-    active->checkpoint = std::move(checkpoint);
   }
 
   const secagg::RoundParameters parameters =
@@ -348,9 +423,7 @@ absl::StatusOr<bool> JobRunner::StartRound(const JobRecord& job, absl::Time now)
   task.mutable_model()->set_sha256_hex(job.model_sha256);
   task.mutable_model()->set_size_bytes(model_size);
   if (active->checkpoint.has_value()) {
-    // The object store serves the parameters to the sites by hash.
-    TESSERA_ASSIGN_OR_RETURN(std::string sha, objects_.Put(active->checkpoint->parameters));
-    task.mutable_global_parameters()->set_sha256_hex(sha);
+    task.mutable_global_parameters()->set_sha256_hex(parameters_sha);
     task.mutable_global_parameters()->set_size_bytes(active->checkpoint->parameters.size());
   }
   task.set_job_json(job.spec_json);
@@ -402,6 +475,13 @@ void JobRunner::DriveRound(absl::Time now) {
   if (stage != SecAggStage::kDone) return;
   absl::Status finished = FinishRound(now);
   if (!finished.ok()) {
+    if (IsStorageUnavailable(finished)) {
+      // Nothing of the round is stored (one transaction); it is run again
+      // once the storage takes writes.
+      AbortRound(absl::StrCat(kStorageAbortReason, ": ", finished.message()), now);
+      PauseForStorage(finished, now);
+      return;
+    }
     AbortRound(std::string(finished.message()), now);
     return;
   }
@@ -595,11 +675,18 @@ void JobRunner::AbortRound(const std::string& reason, absl::Time now) {
   ActiveRound& active = *active_;
   Log()->warn("round aborted job={} round={} attempt={} reason=\"{}\"", active.job.job_id,
               active.round, active.attempt, reason);
-  absl::Status recorded = store_.RecordAbortedAttempt(
-      RecordOf("aborted", reason, now, {}),
+  RoundRecord record = RecordOf("aborted", reason, now, {});
+  AuditEvent audit =
       CoordinatorEvent(now, "round.aborted", active.job.job_id,
-                       {{"round", active.round}, {"attempt", active.attempt}, {"reason", reason}}));
-  if (!recorded.ok()) {
+                       {{"round", active.round}, {"attempt", active.attempt}, {"reason", reason}});
+  absl::Status recorded = store_.RecordAbortedAttempt(record, audit);
+  if (!recorded.ok() && IsStorageUnavailable(recorded)) {
+    // Recorded with its reason once the storage takes writes (before the
+    // next attempt starts), rather than later taken for a crash.
+    Log()->error("aborted attempt to be recorded later job={} error=\"{}\"", active.job.job_id,
+                 std::string(recorded.message()));
+    pending_aborts_.emplace_back(std::move(record), std::move(audit));
+  } else if (!recorded.ok()) {
     Log()->error("aborted attempt not recorded job={} error=\"{}\"", active.job.job_id,
                  std::string(recorded.message()));
   }

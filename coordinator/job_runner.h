@@ -23,6 +23,16 @@
 // committed round: the round that was in flight is lost and run again as a
 // new attempt.
 //
+// When the coordinator's storage cannot be written (the disk is full:
+// RESOURCE_EXHAUSTED, or the database is locked: UNAVAILABLE) the runner
+// stops scheduling rounds rather than failing the job: the round that
+// could not be committed is aborted (nothing of it is stored: the commit is
+// one transaction), every runnable job says why it waits (WaitingReason),
+// and the runner tries again with a backoff (kStorageRetryFirst doubling
+// up to kStorageRetryMax) until the storage takes writes again. Attempts
+// lost that way do not count against the job's max_attempts: they say
+// nothing about the round.
+//
 // Threading: Tick() does the work; Start() runs it on one background thread
 // (the round strand) every `tick` and whenever Wake() is called. Submit(),
 // Progress(), WaitingReason() and StopJob() are called from gRPC threads;
@@ -40,6 +50,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -65,6 +76,15 @@ struct JobRunnerOptions {
 
 class JobRunner {
  public:
+  // How long the runner waits before trying the storage again after a
+  // write failed for want of space (or a lock), doubling each time.
+  static constexpr absl::Duration kStorageRetryFirst = absl::Milliseconds(250);
+  static constexpr absl::Duration kStorageRetryMax = absl::Seconds(5);
+  // The reason of an attempt aborted because its result could not be
+  // stored (followed by the storage's error).
+  static constexpr absl::string_view kStorageAbortReason =
+      "the coordinator could not store the round's result";
+
   JobRunner(Store& store, ObjectStore& objects, Mailboxes& mailboxes, SiteRegistry& registry,
             Revocations& revocations,
             std::shared_ptr<const crypto::secagg::PeerAuthenticator> authenticator,
@@ -122,6 +142,13 @@ class JobRunner {
   void AbortRound(const std::string& reason, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void FailJob(const std::string& job_id, const std::string& reason, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Stops scheduling until `now` + the backoff, with `error` (a storage
+  // write that failed) as every runnable job's waiting reason.
+  void PauseForStorage(const absl::Status& error, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Records the aborted attempts whose record could not be written when
+  // they ended; the first error (nothing more is tried after it).
+  absl::Status RecordPendingAborts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   RoundRecord RecordOf(const std::string& outcome, const std::string& reason, absl::Time now,
                        const std::vector<std::string>& included) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -146,6 +173,13 @@ class JobRunner {
   mutable absl::Mutex mutex_;
   std::unique_ptr<ActiveRound> active_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, std::string> waiting_ ABSL_GUARDED_BY(mutex_);
+  // Storage pause (see the top of this file): no round starts before
+  // storage_retry_at_; storage_backoff_ is the next wait (0: not paused).
+  absl::Time storage_retry_at_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  absl::Duration storage_backoff_ ABSL_GUARDED_BY(mutex_) = absl::ZeroDuration();
+  std::string storage_error_ ABSL_GUARDED_BY(mutex_);
+  // Aborted attempts (with their audit event) not yet on record.
+  std::vector<std::pair<RoundRecord, AuditEvent>> pending_aborts_ ABSL_GUARDED_BY(mutex_);
   bool wake_ ABSL_GUARDED_BY(mutex_) = false;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;

@@ -25,6 +25,7 @@
 #include "agent/round/local_policy.h"
 #include "coordinator/budgets.h"
 #include "coordinator/job/capabilities.h"
+#include "tests/testing/full_disk_vfs.h"
 #include "coordinator/job/job_json.h"
 #include "coordinator/job/round_id.h"
 #include "crypto/sha256.h"
@@ -738,6 +739,60 @@ TEST_F(JobRunnerTest, StoppingAJobAbortsItsRoundAndTellsItsSites) {
   }
   EXPECT_THAT(History(job_id), SizeIs(2));
   EXPECT_FALSE(runner_->Progress(job_id).has_value());
+}
+
+// The disk fills up while round 2 is in its last stage: its commit fails
+// and nothing of it is stored (one transaction). The job is not failed: it
+// waits and says why, and no round starts while the disk stays full,
+// however long. Once space returns the round is run again and the job
+// completes; the lost attempt is on record with its reason, and does not
+// count against max_attempts (1 here: counted, it would fail the job).
+TEST_F(JobRunnerTest, AFullDiskPausesRoundsUntilSpaceReturns) {
+  ::tessera::testing::FullDiskVfs::Install();
+  CrashAndRestart();  // the store's file is now opened through the faulty VFS
+  struct Refill {
+    ~Refill() { ::tessera::testing::FullDiskVfs::SetFull(false); }
+  } refill;
+  UseFiveSites();
+  JobSpec spec = MakeSpec();
+  spec.max_attempts = 1;
+  const std::string job_id = SubmitApproved(spec);
+  RunUntil([&] {
+    auto progress = runner_->Progress(job_id);
+    return progress.has_value() && progress->round() == 2 &&
+           progress->stage() == tessera::v1::STAGE_UNMASK;
+  });
+  ::tessera::testing::FullDiskVfs::SetFull(true);
+  const long failed_before = ::tessera::testing::FullDiskVfs::FailedWrites();
+  RunUntil([&] { return !runner_->Progress(job_id).has_value(); });
+  for (int i = 0; i < 10; ++i) {
+    clock_->Advance(absl::Minutes(1));
+    Pump();
+    EXPECT_FALSE(runner_->Progress(job_id).has_value()) << "a round started on a full disk";
+  }
+  EXPECT_GT(::tessera::testing::FullDiskVfs::FailedWrites(), failed_before);
+  JobRecord job = Job(job_id);
+  EXPECT_EQ(job.state, JobState::kRunning) << job.state_reason;
+  EXPECT_EQ(job.rounds_completed, 1);
+  EXPECT_THAT(runner_->WaitingReason(job_id),
+              HasSubstr("paused: the coordinator cannot write its state"));
+  EXPECT_THAT(History(job_id), ElementsAre("0/1 completed", "1/1 completed"));
+
+  ::tessera::testing::FullDiskVfs::SetFull(false);
+  RunToEnd(job_id);
+  job = Job(job_id);
+  ASSERT_EQ(job.state, JobState::kCompleted) << job.state_reason;
+  EXPECT_EQ(runner_->WaitingReason(job_id), "");
+  EXPECT_THAT(History(job_id), ElementsAre("0/1 completed", "1/1 completed", "2/1 aborted",
+                                           "2/2 completed"));
+  ASSERT_OK_AND_ASSIGN(auto rounds, store_->ListRounds(job_id));
+  EXPECT_THAT(rounds[2].reason, HasSubstr(std::string(JobRunner::kStorageAbortReason)));
+  ExpectCheckpointsFollowIncludedSites(job_id);
+  // One ledger row per site per committed round, none for the lost attempt.
+  ASSERT_OK_AND_ASSIGN(auto ledger, store_->ListLedger(job_id));
+  EXPECT_THAT(ledger, SizeIs(10));
+  ASSERT_OK_AND_ASSIGN(AuditCheck audit, store_->VerifyAuditChain());
+  EXPECT_FALSE(audit.first_bad.has_value()) << audit.problem;
 }
 
 }  // namespace
