@@ -53,7 +53,7 @@ absl::StatusOr<transport::PeerIdentity> CallGuard::Admit(
     const grpc::ServerContext& context, std::initializer_list<transport::Role> allowed,
     absl::string_view method) {
   auto log = Logger("coordinator");
-  auto identity = transport::IdentityFromContext(context);
+  auto identity = identify_(context);
   if (!identity.ok()) {
     log->warn("call refused method={} peer={} reason=\"{}\"", std::string(method), context.peer(),
               std::string(identity.status().message()));

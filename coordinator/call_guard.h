@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -74,9 +75,20 @@ class Sessions {
 
 class CallGuard {
  public:
+  // Where a call's identity comes from. The coordinator always uses the
+  // verified client certificate (transport::IdentityFromContext); the fuzz
+  // targets (tests/fuzz/) give the caller they chose, so that they run the
+  // handlers themselves without a network or TLS.
+  using IdentitySource =
+      std::function<absl::StatusOr<transport::PeerIdentity>(const grpc::ServerContext& context)>;
+
   // With `sessions`, every admitted call is noted there (logins).
-  CallGuard(const Revocations& revocations, RateLimiter& limiter, Sessions* sessions = nullptr)
-      : revocations_(revocations), limiter_(limiter), sessions_(sessions) {}
+  CallGuard(const Revocations& revocations, RateLimiter& limiter, Sessions* sessions = nullptr,
+            IdentitySource identify = transport::IdentityFromContext)
+      : revocations_(revocations),
+        limiter_(limiter),
+        sessions_(sessions),
+        identify_(std::move(identify)) {}
 
   // The caller's identity when it may call `method`. UNAUTHENTICATED when it
   // has no verified certificate or the certificate is revoked;
@@ -90,6 +102,7 @@ class CallGuard {
   const Revocations& revocations_;
   RateLimiter& limiter_;
   Sessions* const sessions_;
+  const IdentitySource identify_;
 };
 
 }  // namespace tessera::coordinator

@@ -7,7 +7,7 @@
 namespace tessera::coordinator {
 
 absl::Status ServeDownload(const ObjectStore& store, const tessera::v1::DownloadRequest& request,
-                           grpc::ServerWriter<tessera::v1::Chunk>* writer) {
+                           grpc::ServerWriterInterface<tessera::v1::Chunk>* writer) {
   TESSERA_ASSIGN_OR_RETURN(uint64_t size, store.Size(request.sha256_hex()));
   uint64_t offset = request.offset();
   if (offset > size) {
@@ -29,7 +29,7 @@ absl::Status ServeDownload(const ObjectStore& store, const tessera::v1::Download
 }
 
 absl::StatusOr<tessera::v1::UploadResponse> ReceiveUpload(
-    ObjectStore& store, grpc::ServerReader<tessera::v1::UploadRequest>* reader) {
+    ObjectStore& store, grpc::ServerReaderInterface<tessera::v1::UploadRequest>* reader) {
   tessera::v1::UploadRequest message;
   if (!reader->Read(&message) || !message.has_header()) {
     return absl::InvalidArgumentError("an upload must start with its header (SHA-256 and size)");
