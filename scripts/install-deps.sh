@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
+  clang libclang-rt-14-dev  # the sanitizer pass and the libFuzzer targets (tests/fuzz/)
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libtorch-dev
   libssl-dev openssl
@@ -16,6 +17,7 @@ PACKAGES=(
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   python3-sklearn-lib python3-sklearn python3-torch
   chromium
+  faketime libfaketime
 )
 
 missing=()
