@@ -514,6 +514,12 @@ RoundRecord JobRunner::RecordOf(const std::string& outcome, const std::string& r
     } else if (outcome == "aborted") {
       participant.status = "excluded";
       participant.detail = "the attempt was aborted";
+    } else if (auto missed = active.secure->missed().find(site);
+               missed != active.secure->missed().end()) {
+      // Why the site is not in the sum, for `tessera job show`: it was
+      // late, cut off or gone at this stage (what it sent after is refused).
+      participant.detail = absl::StrCat("sent no `", SecAggStageName(missed->second),
+                                        "` message before the stage deadline");
     }
     record.participants.push_back(std::move(participant));
   }

@@ -113,6 +113,7 @@ absl::StatusOr<std::vector<StageDelivery>> SecureRound::Advance(absl::Time now) 
   });
   if (now < deadline_ && awaiting) return std::vector<StageDelivery>{};
   const SecAggStage closing = stage_;
+  for (const std::string& site : missing) missed_.emplace(site, closing);
   auto deliveries = CloseStage();
   if (!deliveries.ok()) {
     stage_ = SecAggStage::kAborted;

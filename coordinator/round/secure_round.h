@@ -95,6 +95,12 @@ class SecureRound {
   // after the round ended (FAILED_PRECONDITION).
   absl::StatusOr<std::vector<StageDelivery>> Advance(absl::Time now);
 
+  // Each site that was asked for a stage's message and had not sent an
+  // accepted one when that stage closed (at its deadline, or early because
+  // every other site had answered and this one was dropped), with that
+  // stage: the first it missed. Such a site takes no further part.
+  const std::map<std::string, SecAggStage>& missed() const { return missed_; }
+
   // The aggregate; only when stage() is kDone.
   const crypto::secagg::AggregateResult& result() const { return result_; }
   const absl::Status& abort_status() const { return abort_status_; }
@@ -111,6 +117,7 @@ class SecureRound {
   // Digest of each accepted payload of the open stage, by site.
   std::map<std::string, crypto::Sha256Digest> accepted_;
   std::set<std::string> dropped_;
+  std::map<std::string, SecAggStage> missed_;
   crypto::secagg::AggregateResult result_;
   absl::Status abort_status_;
 };

@@ -14,11 +14,14 @@
 // in the middle of a round and resumes, and a stop by the ML lead.
 #include "coordinator/job_runner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "agent/round/secagg_session.h"
 #include "common/flat_params.h"
 #include "common/status.h"
@@ -494,6 +497,19 @@ TEST_P(JobRunnerDropoutTest, ARoundSurvivesASiteGoingSilentAtAnyStage) {
   const bool site_included =
       std::find(included.begin(), included.end(), SiteId(2)) != included.end();
   EXPECT_EQ(site_included, drop.included) << tessera::v1::Stage_Name(drop.silent_from);
+  if (!drop.included) {
+    // The round's record says why the site is not in the sum: the stage it
+    // went silent at ("STAGE_SHARE_KEYS" is the `share keys` stage).
+    std::string stage = absl::AsciiStrToLower(
+        absl::StripPrefix(tessera::v1::Stage_Name(drop.silent_from), "STAGE_"));
+    std::replace(stage.begin(), stage.end(), '_', ' ');
+    auto silent = std::find_if(rounds[1].participants.begin(), rounds[1].participants.end(),
+                               [](const ParticipantRecord& p) { return p.site_id == SiteId(2); });
+    ASSERT_NE(silent, rounds[1].participants.end());
+    EXPECT_EQ(silent->status, "dropped");
+    EXPECT_EQ(silent->detail,
+              absl::StrCat("sent no `", stage, "` message before the stage deadline"));
+  }
   EXPECT_THAT(Included(rounds[2]), SizeIs(5));
   ExpectCheckpointsFollowIncludedSites(job_id);
   // The central ledger holds exactly the included sites.

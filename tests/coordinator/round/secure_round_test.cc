@@ -22,6 +22,7 @@ namespace {
 namespace secagg = crypto::secagg;
 using secagg::testing::TestFederation;
 using ::tessera::testing::StatusIs;
+using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -134,6 +135,7 @@ TEST_F(SecureRoundTest, AllSitesAnsweringClosesEachStageAtOnce) {
   ASSERT_EQ(round_->stage(), SecAggStage::kDone) << round_->abort_status();
   EXPECT_THAT(round_->result().sum, ElementsAreArray(SumOf(all)));
   EXPECT_THAT(round_->result().excluded_sites, IsEmpty());
+  EXPECT_THAT(round_->missed(), IsEmpty());
 }
 
 TEST_F(SecureRoundTest, StageStaysOpenUntilItsDeadlineThenGoesOnWithoutTheSilent) {
@@ -163,6 +165,10 @@ TEST_F(SecureRoundTest, StageStaysOpenUntilItsDeadlineThenGoesOnWithoutTheSilent
   ASSERT_EQ(round_->stage(), SecAggStage::kDone) << round_->abort_status();
   EXPECT_THAT(round_->result().sum, ElementsAreArray(SumOf(alive)));
   EXPECT_THAT(round_->result().excluded_sites, ElementsAreArray({crashed}));
+  // The stage it missed is on record (the coordinator shows it in the
+  // round's participants); nobody else missed one.
+  EXPECT_THAT(round_->missed(),
+              ElementsAre(std::make_pair(crashed, SecAggStage::kMaskedInput)));
 }
 
 TEST_F(SecureRoundTest, DroppedSiteIsNotWaitedForAndIsLeftOutOfTheSum) {
