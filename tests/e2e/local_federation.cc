@@ -3,10 +3,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
@@ -29,17 +31,37 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(
-    const std::vector<std::string>& sites) {
-  std::unique_ptr<LocalFederation> federation(new LocalFederation());
-  std::vector<std::string> pki_args = {"/bin/bash", Binaries::LocalPki(), Binaries::BuildDir(),
-                                       federation->Pki("")};
+absl::Status MakePki(const std::string& dir, const std::vector<std::string>& sites) {
+  std::vector<std::string> pki_args = {"/bin/bash", Binaries::LocalPki(), Binaries::BuildDir(), dir};
   pki_args.insert(pki_args.end(), sites.begin(), sites.end());
   auto pki = RunCommand(pki_args, absl::Seconds(60));
   if (!pki.ok()) return pki.status();
   if (pki->exit_code != 0) return absl::InternalError("local-pki.sh failed: " + pki->output);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(
+    const std::vector<std::string>& sites, bool reuse_pki) {
+  std::unique_ptr<LocalFederation> federation(new LocalFederation());
+  if (reuse_pki) {
+    // One PKI per list of sites for the life of the process (the test's
+    // thread only, as the rest of this class), removed at exit.
+    static std::map<std::string, std::unique_ptr<TempDir>> made;
+    std::unique_ptr<TempDir>& cached = made[absl::StrJoin(sites, ",")];
+    if (cached == nullptr) {
+      auto fresh = std::make_unique<TempDir>();
+      if (absl::Status status = MakePki(fresh->File("pki"), sites); !status.ok()) return status;
+      cached = std::move(fresh);
+    }
+    std::error_code error;
+    std::filesystem::copy(cached->File("pki"), federation->Pki(""),
+                          std::filesystem::copy_options::recursive, error);
+    if (error) return absl::InternalError("cannot copy the PKI: " + error.message());
+  } else if (absl::Status status = MakePki(federation->Pki(""), sites); !status.ok()) {
+    return status;
+  }
 
   absl::Status started = federation->StartCoordinator();
   if (!started.ok()) return started;
@@ -151,6 +173,13 @@ absl::Status LocalFederation::KillAgent(const std::string& site) {
   auto result = it->second.Wait(absl::Seconds(10));
   if (!result.ok()) return result.status();
   processes_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::Status LocalFederation::SignalAgent(const std::string& site, int signal_number) {
+  auto it = processes_.find("agent-" + site);
+  if (it == processes_.end()) return absl::NotFoundError(absl::StrCat("no agent for ", site));
+  it->second.Signal(signal_number);
   return absl::OkStatus();
 }
 
