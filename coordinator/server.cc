@@ -73,6 +73,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen_address, credentials, &server->port_);
+  // gRPC sets SO_REUSEPORT on its listening sockets by default and clones
+  // them; with port 0 the clones get ports of their own (a second,
+  // unannounced listener), and with any port another process of the same
+  // user could bind it too and be handed some of the connections. One
+  // socket, exclusively ours.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&server->federation_);
   builder.RegisterService(&server->admin_);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);

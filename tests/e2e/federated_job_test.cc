@@ -134,7 +134,7 @@ class FederatedJobTest : public ::testing::Test {
       federation_->SetAgentSetup(
           sites[i],
           {Cohort(size, shifts[i % 5], static_cast<uint32_t>(11 + i)),
-           "[policy]\nallow_non_private = true\n"});
+           "[policy]\nallow_non_private = true\n", ""});
       ASSERT_OK(federation_->StartAgent(sites[i]));
     }
     ASSERT_OK(federation_->WaitForConnectedSites(sites.size(), absl::Seconds(30)));

@@ -62,7 +62,7 @@ class JobCliTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(federation_, LocalFederation::Start(kSites));
     for (const std::string& site : kSites) {
-      federation_->SetAgentSetup(site, {"", "[policy]\nallow_non_private = true\n"});
+      federation_->SetAgentSetup(site, {"", "[policy]\nallow_non_private = true\n", ""});
       ASSERT_OK(federation_->StartAgent(site));
     }
     ASSERT_OK(federation_->WaitForConnectedSites(kSites.size(), absl::Seconds(30)));

@@ -132,7 +132,7 @@ class ReceiptsTest : public ::testing::Test {
     const int sizes[] = {240, 400, 320};
     for (size_t i = 0; i < kSites.size(); ++i) {
       federation_->SetAgentSetup(kSites[i],
-                                 {Cohort(sizes[i], static_cast<uint32_t>(21 + i)), kPolicy});
+                                 {Cohort(sizes[i], static_cast<uint32_t>(21 + i)), kPolicy, ""});
       ASSERT_OK(federation_->StartAgent(kSites[i]));
     }
     ASSERT_OK(federation_->WaitForConnectedSites(kSites.size(), absl::Seconds(30)));
