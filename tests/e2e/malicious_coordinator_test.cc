@@ -476,7 +476,8 @@ TEST_F(MaliciousCoordinatorTest, RoundOlderThanTheLedgerIsRefusedAsReplay) {
     recorded.delta = 1e-5;
     ASSERT_OK(ledger->Record(recorded).status());
   }
-  StartAgent();
+  // A budget this task fits in, so that the replay is its only fault.
+  StartAgent("[policy]\nmax_epsilon = 100\nmin_noise_multiplier = 0.8\nmax_clip_norm = 2.0\n");
   const coordinator::JobSpec spec = Spec("mode = \"record\"\nnoise_multiplier = 1.2");
   coordinator_->GiveTask(kAgent, Task(spec, tessera::v1::ROUND_KIND_TRAINING, 2, 5));
   Refusal refusal = ExpectRefusal(0);
