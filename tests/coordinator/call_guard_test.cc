@@ -68,5 +68,34 @@ TEST(SessionsTest, EachPersonAndRoleHasItsOwnSessionAndMachinesHaveNone) {
   EXPECT_EQ(logins, 3);
 }
 
+// The identity source is the seam the fuzz targets use to call the handlers
+// without TLS: whatever it names is admitted or refused by role and rate
+// exactly as a caller named by its certificate.
+TEST(CallGuardTest, AdmitsOrRefusesTheCallerItsIdentitySourceNames) {
+  FakeClock clock;
+  Revocations revocations("", "");  // no list in force: nobody is revoked
+  RateLimiter limiter(clock, /*rate=*/1, /*burst=*/1);
+  transport::PeerIdentity caller = Person("demo-governance", transport::Role::kGovernance);
+  CallGuard guard(revocations, limiter, nullptr,
+                  [&caller](const grpc::ServerContext&) -> absl::StatusOr<transport::PeerIdentity> {
+                    return caller;
+                  });
+  grpc::ServerContext context;
+
+  absl::StatusOr<transport::PeerIdentity> admitted =
+      guard.Admit(context, {transport::Role::kGovernance}, "Admin.DecideJob");
+  ASSERT_TRUE(admitted.ok()) << admitted.status();
+  EXPECT_EQ(admitted->id, "demo-governance");
+
+  caller = Person("rfh", transport::Role::kSite);
+  EXPECT_EQ(guard.Admit(context, {transport::Role::kGovernance}, "Admin.DecideJob").status().code(),
+            absl::StatusCode::kPermissionDenied);
+
+  // The governance caller's one token (burst 1) is spent.
+  caller = Person("demo-governance", transport::Role::kGovernance);
+  EXPECT_EQ(guard.Admit(context, {transport::Role::kGovernance}, "Admin.DecideJob").status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
 }  // namespace
 }  // namespace tessera::coordinator
