@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/e2e/local_federation.h"
+#include "tessera.pb.h"
 #include "tests/e2e/recording_relay.h"
 #include "tests/testing/status_matchers.h"
 

@@ -6,12 +6,12 @@
 // certificate, streaming responses back. Everything that leaves the agent
 // passes through it, so a test can search what the agent revealed.
 //
-// The relay is typed (it implements tessera.v1.Federation): a field the
-// agent sent that the contract does not know is kept as an unknown field and
-// re-serialized, so no byte the agent sent is lost from the record.
+// The relay is generic: it knows no service and keeps each message's bytes
+// exactly as they came off the wire (after TLS), whatever the method.
 //
-// Thread-safety: gRPC's threads call the service; Captured() may be called
-// from any thread (one mutex guards the record).
+// Thread-safety: gRPC's threads run the calls (one reactor per call);
+// Captured() and Metadata() may be called from any thread (one mutex guards
+// the record).
 #pragma once
 
 #include <memory>
@@ -20,8 +20,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "grpcpp/generic/async_generic_service.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
-#include "tessera.grpc.pb.h"
 #include "transport/tls.h"
 
 namespace tessera::testing {
@@ -29,8 +30,8 @@ namespace tessera::testing {
 class RecordingRelay {
  public:
   struct Message {
-    std::string method;  // e.g. "SubmitStage"
-    std::string bytes;   // the request message as serialized
+    std::string method;  // the method's name, e.g. "SubmitStage"
+    std::string bytes;   // the request message as the agent sent it
   };
 
   // Listens as `server_tls` (the coordinator's files) and dials `upstream`
@@ -46,15 +47,18 @@ class RecordingRelay {
   std::string Metadata() const;
 
  private:
+  class Call;
   class Service;
   RecordingRelay() = default;
-  void Record(const std::string& method, const google::protobuf::Message& message,
-              const grpc::ServerContext& context);
+  void RecordMetadata(const grpc::GenericCallbackServerContext& context);
+  void RecordMessage(const std::string& method, std::string bytes);
+  void Retire(Call* call);
 
   mutable absl::Mutex mutex_;
   std::vector<Message> captured_ ABSL_GUARDED_BY(mutex_);
   std::string metadata_ ABSL_GUARDED_BY(mutex_);
-  std::unique_ptr<tessera::v1::Federation::Stub> upstream_;
+  std::vector<Call*> retired_ ABSL_GUARDED_BY(mutex_);  // finished calls, freed on destruction
+  std::unique_ptr<grpc::GenericStub> stub_;
   std::unique_ptr<Service> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
