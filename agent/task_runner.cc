@@ -1,6 +1,7 @@
 #include "agent/task_runner.h"
 
 #include <algorithm>
+#include <functional>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -34,11 +35,36 @@ namespace {
 constexpr absl::Duration kLongPoll = absl::Seconds(30);
 constexpr absl::Duration kCallDeadline = absl::Seconds(30);
 constexpr absl::Duration kTransferDeadline = absl::Seconds(120);
+
 // Payloads above this travel with Upload (the coordinator accepts 16 MiB
 // messages).
 constexpr size_t kInlinePayloadBytes = 8u << 20;
 
 std::shared_ptr<spdlog::logger> Log() { return Logger("agent"); }
+
+// The coordinator refuses a caller past its per-caller rate limit with
+// RESOURCE_EXHAUSTED ("slow down and retry"); short rounds that follow each
+// other at once can get there. Such a call is repeated after pauses that
+// double from 100 ms (6.3 s in all, far inside a stage's deadline), so a
+// busy federation slows down instead of dropping this site from the round.
+constexpr int kRateLimitedRetries = 6;
+constexpr absl::Duration kFirstRateLimitPause = absl::Milliseconds(100);
+
+template <typename T>
+absl::StatusOr<T> RetryWhileRateLimited(const std::function<absl::StatusOr<T>()>& call) {
+  absl::Duration pause = kFirstRateLimitPause;
+  for (int retry = 0;; ++retry) {
+    absl::StatusOr<T> result = call();
+    if (result.ok() || result.status().code() != absl::StatusCode::kResourceExhausted ||
+        retry == kRateLimitedRetries) {
+      return result;
+    }
+    Log()->info("rate limited by the coordinator; retrying in {} ms",
+                absl::ToInt64Milliseconds(pause));
+    absl::SleepFor(pause);
+    pause *= 2;
+  }
+}
 
 std::string KeyOf(const tessera::v1::RoundRef& ref) {
   return absl::StrCat(ref.job_id(), "/", ref.round(), "/", ref.attempt());
@@ -217,11 +243,13 @@ absl::Status TaskRunner::Run(absl::Notification& stop) {
 }
 
 absl::StatusOr<std::string> TaskRunner::Fetch(const tessera::v1::ObjectRef& ref) {
-  return transport::DownloadObject(
-      [this](grpc::ClientContext* context, const tessera::v1::DownloadRequest& request) {
-        return stub_->Download(context, request);
-      },
-      ref, kTransferDeadline);
+  return RetryWhileRateLimited<std::string>([&] {
+    return transport::DownloadObject(
+        [this](grpc::ClientContext* context, const tessera::v1::DownloadRequest& request) {
+          return stub_->Download(context, request);
+        },
+        ref, kTransferDeadline);
+  });
 }
 
 void TaskRunner::Refuse(const tessera::v1::RoundRef& ref, Refusal::Reason reason,
@@ -242,20 +270,22 @@ void TaskRunner::Refuse(const tessera::v1::RoundRef& ref, Refusal::Reason reason
 absl::Status TaskRunner::Submit(const tessera::v1::StageSubmission& submission) {
   // A lost acknowledgement is retried: the coordinator answers a repeated
   // submission as a duplicate.
-  absl::Status last;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
-    tessera::v1::StageSubmissionResponse response;
-    grpc::Status status = stub_->SubmitStage(&context, submission, &response);
-    if (status.ok()) return absl::OkStatus();
-    last = transport::FromGrpcStatus(status);
-    if (last.code() != absl::StatusCode::kUnavailable &&
-        last.code() != absl::StatusCode::kDeadlineExceeded) {
-      break;
+  return RetryWhileRateLimited<bool>([&]() -> absl::StatusOr<bool> {
+    absl::Status last;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(absl::Now() + kCallDeadline));
+      tessera::v1::StageSubmissionResponse response;
+      grpc::Status status = stub_->SubmitStage(&context, submission, &response);
+      if (status.ok()) return true;
+      last = transport::FromGrpcStatus(status);
+      if (last.code() != absl::StatusCode::kUnavailable &&
+          last.code() != absl::StatusCode::kDeadlineExceeded) {
+        break;
+      }
     }
-  }
-  return last;
+    return last;
+  }).status();
 }
 
 absl::Status TaskRunner::Send(const tessera::v1::RoundRef& ref, const std::vector<uint8_t>& payload,
@@ -267,11 +297,13 @@ absl::Status TaskRunner::Send(const tessera::v1::RoundRef& ref, const std::vecto
   if (payload.size() > kInlinePayloadBytes) {
     TESSERA_ASSIGN_OR_RETURN(
         tessera::v1::UploadResponse uploaded,
-        transport::UploadObject(
-            [this](grpc::ClientContext* context, tessera::v1::UploadResponse* response) {
-              return stub_->Upload(context, response);
-            },
-            bytes, &ref, kTransferDeadline));
+        RetryWhileRateLimited<tessera::v1::UploadResponse>([&] {
+          return transport::UploadObject(
+              [this](grpc::ClientContext* context, tessera::v1::UploadResponse* response) {
+                return stub_->Upload(context, response);
+              },
+              bytes, &ref, kTransferDeadline);
+        }));
     *submission.mutable_uploaded() = uploaded.object();
   } else {
     submission.set_payload(bytes.data(), bytes.size());

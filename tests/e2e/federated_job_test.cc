@@ -325,6 +325,40 @@ TEST_F(FederatedJobTest, ThreeSitesTrainALogisticModelThatImprovesEveryRound) {
 }
 
 
+// The coordinator's per-caller rate limit refuses calls with "slow down and
+// retry". Rounds of small models follow each other at once, so a busy
+// federation reaches it: the agents must slow down, not drop out of rounds
+// (they used to give up on a refused submission or parameter download).
+TEST_F(FederatedJobTest, AgentsSlowDownForTheRateLimitInsteadOfDroppingOut) {
+  ASSERT_OK_AND_ASSIGN(federation_, LocalFederation::Start(kSites));
+  ASSERT_OK(federation_->StopCoordinator().status());
+  federation_->SetCoordinatorExtraToml("[limits]\nrequests_per_second = 8\nburst = 12\n");
+  ASSERT_OK(federation_->StartCoordinator());
+  for (size_t i = 0; i < kSites.size(); ++i) {
+    federation_->SetAgentSetup(kSites[i], {Cohort(240, 0, static_cast<uint32_t>(31 + i)),
+                                           "[policy]\nallow_non_private = true\n", ""});
+    ASSERT_OK(federation_->StartAgent(kSites[i]));
+  }
+  ASSERT_OK(federation_->WaitForConnectedSites(kSites.size(), absl::Seconds(30)));
+  JobShape shape;
+  shape.rounds = 6;
+  shape.max_attempts = 1;  // a site dropping out would fail the job
+  const std::string job_id = SubmitAndApprove(shape);
+  ASSERT_FALSE(job_id.empty());
+  tessera::v1::GetJobResponse job = WaitForEnd(job_id, absl::Seconds(150));
+  ASSERT_EQ(job.summary().state(), "completed")
+      << job.summary().state_reason() << "\n" << federation_->CoordinatorOutput();
+  for (const auto& round : job.rounds()) {
+    EXPECT_EQ(round.outcome(), "completed") << "round " << round.round();
+    int included = 0;
+    for (const auto& participant : round.participants()) included += participant.status() == "included";
+    EXPECT_EQ(included, 3) << "round " << round.round();
+  }
+  // The limit really was reached (else this test shows nothing).
+  EXPECT_THAT(federation_->CoordinatorOutput(), HasSubstr("reason=rate-limit"));
+}
+
+
 // kill -9 of the coordinator in the middle of a round: on restart the job
 // resumes from the last committed round, the attempt that was cut short is
 // recorded as such (and its number never reused), no round is counted twice

@@ -81,7 +81,7 @@ absl::Status LocalFederation::StartCoordinator() {
                                                "\"\nkey_file = \"", Pki("coordinator.key"),
                                                "\"\n", "crl_file = \"", CrlFile(), "\"\n",
                                                "[storage]\ndir = \"", dir_.File("coordinator-state"),
-                                               "\"\n"));
+                                               "\"\n", coordinator_extra_toml_));
   if (!status.ok()) return status;
   const std::string port_file = dir_.File("coordinator.port");
   ::unlink(port_file.c_str());

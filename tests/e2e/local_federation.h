@@ -37,6 +37,9 @@ class LocalFederation {
 
   // Starts the coordinator (again, on the same port, after StopCoordinator).
   absl::Status StartCoordinator();
+  // Appended to coordinator.toml from the next StartCoordinator on (e.g. a
+  // [limits] table).
+  void SetCoordinatorExtraToml(std::string toml) { coordinator_extra_toml_ = std::move(toml); }
   // SIGTERMs the coordinator and waits for it.
   absl::StatusOr<RunResult> StopCoordinator(absl::Duration timeout = absl::Seconds(30));
   // SIGKILLs the coordinator (a crash: nothing is flushed or recorded) and
@@ -101,6 +104,7 @@ class LocalFederation {
   TempDir dir_;
   int port_ = 0;
   int coordinator_starts_ = 0;
+  std::string coordinator_extra_toml_;
   std::map<std::string, Subprocess> processes_;
 };
 
