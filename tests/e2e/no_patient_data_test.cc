@@ -5,10 +5,13 @@
 // recording relay (tests/e2e/recording_relay.h) that keeps every request
 // message it sent; the other sites dial the coordinator directly.
 //
+// A row with an undeclared categorical value (a sentinel string) is skipped;
+// its value must not be echoed in any message, log or file either.
+//
 // Patterns searched, and the chance that one appears by accident in N bytes
 // of random-looking data (masked vectors, ciphertexts, hashes):
-//   * each sentinel as written in the CSV, decimal text of 12 or more
-//     characters: N / 2^96 at most;
+//   * each sentinel as written in the CSV, decimal text of 13 characters or
+//     the ward's 23: N / 2^104 at most;
 //   * each sentinel as a little-endian float64 (8 bytes): N / 2^64;
 //   * each sentinel row's two features as consecutive little-endian float32
 //     (8 bytes, how a row would sit in a float tensor): N / 2^64.
@@ -47,23 +50,28 @@ const std::vector<Sentinel> kSentinels = {
     {"61.2718281828", "27.3141592653"}, {"47.1414213562", "31.1732050807"},
     {"72.6931471805", "22.5772156649"}, {"55.4142135623", "29.8660254037"}};
 
+// A ward no job declares: the row that carries it is invalid, skipped and
+// counted, and its value must not be echoed anywhere either.
+const std::string kSentinelWard = "ward-QX7Z-sentinel-4417";
+
 std::string Cohort(int records, uint32_t seed, bool with_sentinels) {
   std::mt19937 rng(seed);
   std::normal_distribution<double> age(55, 12);
   std::normal_distribution<double> bmi(27, 4);
   std::uniform_real_distribution<double> uniform(0, 1);
-  std::string csv = "age,bmi,outcome\n";
+  std::string csv = "age,bmi,ward,outcome\n";
   for (int i = 0; i < records; ++i) {
     const int a = static_cast<int>(std::clamp(age(rng), 18.0, 99.0));
     const double b = static_cast<int>(std::clamp(bmi(rng), 15.0, 50.0) * 10) / 10.0;
     const double logit = 0.08 * (a - 55) + 0.15 * (b - 27);
-    absl::StrAppend(&csv, a, ",", b, ",", uniform(rng) < 1 / (1 + std::exp(-logit)) ? 1 : 0,
-                    "\n");
+    absl::StrAppend(&csv, a, ",", b, ",", i % 3 == 0 ? "surgical" : "medical", ",",
+                    uniform(rng) < 1 / (1 + std::exp(-logit)) ? 1 : 0, "\n");
     if (with_sentinels && i % 50 == 7 && static_cast<size_t>(i / 50) < kSentinels.size()) {
       const Sentinel& s = kSentinels[static_cast<size_t>(i / 50)];
-      absl::StrAppend(&csv, s.age_text, ",", s.bmi_text, ",", i % 2, "\n");
+      absl::StrAppend(&csv, s.age_text, ",", s.bmi_text, ",medical,", i % 2, "\n");
     }
   }
+  if (with_sentinels) absl::StrAppend(&csv, "50,25.5,", kSentinelWard, ",1\n");
   return csv;
 }
 
@@ -82,6 +90,9 @@ max = 100
 type = "numeric"
 min = 10
 max = 60
+[schema.columns.ward]
+type = "categorical"
+categories = ["medical", "surgical"]
 [schema.columns.outcome]
 type = "binary"
 [training]
@@ -119,6 +130,7 @@ std::vector<std::pair<std::string, std::string>> Patterns() {
     std::memcpy(f32.data(), row, sizeof(row));
     patterns.push_back({"float32 row " + s.age_text + "," + s.bmi_text, f32});
   }
+  patterns.push_back({"text " + kSentinelWard, kSentinelWard});
   return patterns;
 }
 
@@ -260,8 +272,10 @@ TEST(NoPatientDataTest, SentinelsNeverLeaveTheSite) {
   const std::string csv = ReadAll(own_csv);
   for (const Sentinel& s : kSentinels) EXPECT_NE(csv.find(s.bmi_text), std::string::npos);
   EXPECT_GT(scanned, 10u);
-  // ...and the agent used every row, the planted ones included.
-  EXPECT_THAT(watched_log, ::testing::HasSubstr("rows_skipped=0"));
+  EXPECT_NE(csv.find(kSentinelWard), std::string::npos);
+  // ...and the agent used every row but the one with the undeclared ward:
+  // the planted numbers went into the statistics and the training.
+  EXPECT_THAT(watched_log, ::testing::HasSubstr("rows_skipped=1"));
 }
 
 }  // namespace
