@@ -301,16 +301,16 @@ class NetworkFaultTest : public ::testing::Test {
     EXPECT_FALSE(audit.first_bad.has_value()) << audit.problem;
   }
 
-  // The first completed training round at or after `from` that left
-  // kTroubled out, and the first completed one after it that included it.
-  static std::pair<uint32_t, uint32_t> LeftOutThenBack(const tessera::v1::GetJobResponse& job,
-                                                       uint32_t from) {
-    uint32_t left_out = 0;
-    uint32_t back = 0;
+  // The first completed round at or after `from` that left kTroubled out,
+  // and the first completed one after it that included it; -1 for none.
+  static std::pair<int64_t, int64_t> LeftOutThenBack(const tessera::v1::GetJobResponse& job,
+                                                     uint32_t from) {
+    int64_t left_out = -1;
+    int64_t back = -1;
     for (const auto& round : job.rounds()) {
       if (round.outcome() != "completed" || round.round() < from) continue;
-      if (left_out == 0 && !Included(round, kTroubled)) left_out = round.round();
-      if (left_out != 0 && round.round() > left_out && back == 0 && Included(round, kTroubled)) {
+      if (left_out < 0 && !Included(round, kTroubled)) left_out = round.round();
+      if (left_out >= 0 && round.round() > left_out && back < 0 && Included(round, kTroubled)) {
         back = round.round();
       }
     }
@@ -366,8 +366,8 @@ TEST_P(NetworkCutTest, RoundsGoOnWithoutTheCutSiteWhichRejoinsWhenTheLinkIsBack)
   ASSERT_EQ(job.summary().state(), "completed") << Describe(job) << federation_->CoordinatorOutput();
   EXPECT_EQ(job.summary().rounds_completed(), static_cast<uint32_t>(kRounds));
   const auto [left_out, back] = LeftOutThenBack(job, cut_round);
-  EXPECT_NE(left_out, 0u) << "no round went on without " << kTroubled << "\n" << Describe(job);
-  EXPECT_NE(back, 0u) << kTroubled << " never took part again\n"
+  EXPECT_GE(left_out, 0) << "no round went on without " << kTroubled << "\n" << Describe(job);
+  EXPECT_GE(back, 0) << kTroubled << " never took part again\n"
                       << Describe(job) << federation_->AgentOutput(kTroubled)
                       << federation_->CoordinatorOutput();
   // Every round left out of was completed by the other three.
@@ -417,45 +417,31 @@ TEST_F(NetworkFaultTest, ADelayBelowTheDeadlineLeavesNoSiteOut) {
   ExpectLedgersAgree(job, kRounds);
 }
 
-// An agent frozen (SIGSTOP) past a stage deadline while the round waits for
-// it: the round goes on without it and says why; when it thaws, what it
-// sends for the closed stage is refused and counted nowhere, nothing
-// crashes, and it takes part in a later round.
+// An agent frozen (SIGSTOP) past a stage deadline: the round goes on
+// without it and says why; when it thaws, what it sends for the closed
+// stage is refused and counted nowhere, nothing crashes, and it takes part
+// in a later round. It is frozen before the job is submitted: a whole job
+// of these cohorts takes under a second (even 40000 records train in tens
+// of milliseconds), too fast to freeze a site reliably in mid-round, and
+// the coordinator still selects it, as it heartbeated within the liveness
+// window.
 TEST_F(NetworkFaultTest, AnAgentLateBeyondTheDeadlineIsLeftOutThenRejoins) {
-  // The late site holds many records, so its training lasts long enough
-  // (about a second) to be frozen in the middle of it: the other sites'
-  // rounds take milliseconds, and a whole job could end between seeing the
-  // round wait for the site and the signal.
-  StartFederation({}, 40000);
-  constexpr int kRounds = 5;
-  constexpr int kStageTimeoutSeconds = 10;
+  StartFederation();
+  constexpr int kRounds = 3;
+  constexpr int kStageTimeoutSeconds = 4;
+  ASSERT_OK(federation_->SignalAgent(kTroubled, SIGSTOP));
   const std::string job_id = SubmitAndApprove(kRounds, kStageTimeoutSeconds);
   ASSERT_FALSE(job_id.empty());
-  uint32_t late_round = 0;
-  ASSERT_TRUE(WaitForJob(
-      job_id,
-      [&](const tessera::v1::GetJobResponse& job) {
-        if (!job.in_progress() || job.progress().round() < 2 ||
-            job.progress().stage() != tessera::v1::STAGE_MASKED_INPUT) {
-          return false;
-        }
-        const auto& waiting = job.progress().waiting_for();
-        if (std::find(waiting.begin(), waiting.end(), kTroubled) == waiting.end()) return false;
-        late_round = job.progress().round();
-        return true;
-      },
-      absl::Seconds(90)))
-      << federation_->CoordinatorOutput();
-  ASSERT_NE(late_round, 0u) << federation_->CoordinatorOutput();
-  ASSERT_OK(federation_->SignalAgent(kTroubled, SIGSTOP));
+  const uint32_t late_round = 0;
   absl::SleepFor(absl::Seconds(kStageTimeoutSeconds) * 1.5);
   ASSERT_OK(federation_->SignalAgent(kTroubled, SIGCONT));
 
   tessera::v1::GetJobResponse job = WaitForEnd(job_id, absl::Seconds(120));
   ASSERT_EQ(job.summary().state(), "completed") << Describe(job) << federation_->CoordinatorOutput();
   const auto [left_out, back] = LeftOutThenBack(job, late_round);
-  ASSERT_NE(left_out, 0u) << Describe(job);
-  EXPECT_NE(back, 0u) << Describe(job) << federation_->AgentOutput(kTroubled);
+  ASSERT_GE(left_out, 0) << Describe(job) << federation_->AgentOutput(kTroubled)
+                           << federation_->CoordinatorOutput();
+  EXPECT_GE(back, 0) << Describe(job) << federation_->AgentOutput(kTroubled);
   // `tessera job show` names the site left out, and why.
   ASSERT_OK_AND_ASSIGN(RunResult shown, federation_->Cli({"job", "show", job_id}, "ml-lead"));
   EXPECT_EQ(shown.exit_code, 0) << shown.output;
