@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -27,17 +28,28 @@ namespace {
 // Inside the CA's lifetime, fixed so that runs repeat.
 const absl::Time kNow = absl::FromUnixSeconds(1800000000);
 
+// The CA folder. Every CSR that verifies gets a certificate from it, and
+// its index of issued certificates grows with each, so it is made afresh
+// after a while to keep the rate of inputs steady.
+std::unique_ptr<tessera::cli::CaDirectory>& CaSlot() {
+  static std::unique_ptr<tessera::cli::CaDirectory> ca;
+  return ca;
+}
+
 tessera::cli::CaDirectory& Ca() {
-  static tessera::cli::CaDirectory* const ca = [] {
+  std::unique_ptr<tessera::cli::CaDirectory>& ca = CaSlot();
+  if (ca == nullptr || ca->issued().size() >= 64) {
+    const std::string dir = tessera::fuzz::ScratchDir() + "/ca";
+    tessera::fuzz::EmptyDir(tessera::fuzz::ScratchDir());
     auto created = tessera::cli::CaDirectory::Init(
-        tessera::fuzz::ScratchDir() + "/ca", "fuzz federation",
-        tessera::transport::KeyType::kEcdsaP256, absl::Hours(24 * 3650), kNow - absl::Hours(24));
+        dir, "fuzz federation", tessera::transport::KeyType::kEcdsaP256, absl::Hours(24 * 3650),
+        kNow - absl::Hours(24));
     if (!created.ok()) {
       std::fprintf(stderr, "CA: %s\n", created.status().ToString().c_str());
       std::abort();
     }
-    return new tessera::cli::CaDirectory(*std::move(created));
-  }();
+    ca = std::make_unique<tessera::cli::CaDirectory>(*std::move(created));
+  }
   return *ca;
 }
 
@@ -50,7 +62,8 @@ void SignAsPkiSignDoes(const tessera::transport::CsrInfo& csr) {
   using tessera::transport::Role;
   // `tessera pki sign --site ID` with ID the name the CSR asks for.
   if (!csr.organizational_unit.empty() && csr.organizational_unit != "site") return;
-  auto cert = Ca().Issue({csr.common_name, Role::kSite}, csr.public_key_pem,
+  tessera::cli::CaDirectory& ca = Ca();
+  auto cert = ca.Issue({csr.common_name, Role::kSite}, csr.public_key_pem,
                          absl::Hours(24 * 365), kNow);
   if (!cert.ok()) return;  // a name the CA refuses, with a message
   auto info = tessera::transport::ParseCertificate(*cert);
@@ -60,7 +73,7 @@ void SignAsPkiSignDoes(const tessera::transport::CsrInfo& csr) {
                  csr.common_name.c_str());
     __builtin_trap();
   }
-  absl::Status verified = tessera::transport::VerifyCertificate(Ca().ca_cert_pem(), *cert, kNow);
+  absl::Status verified = tessera::transport::VerifyCertificate(ca.ca_cert_pem(), *cert, kNow);
   if (!verified.ok()) Fail("an issued certificate does not verify", verified);
   auto identity = tessera::transport::IdentityFromCertificatePem(*cert);
   if (!identity.ok() || identity->id != csr.common_name || identity->role != Role::kSite) {
@@ -78,7 +91,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const absl::string_view text(reinterpret_cast<const char*>(bytes), size);
-  const std::string& ca_pem = Ca().ca_cert_pem();
+  const std::string ca_pem = Ca().ca_cert_pem();  // a copy: signing may renew the CA
 
   if (auto csr = tessera::transport::ParseCsr(text); csr.ok()) SignAsPkiSignDoes(*csr);
 
@@ -87,7 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   (void)tessera::transport::VerifyCertificate(ca_pem, text, kNow);
   (void)tessera::transport::ParseCrl(ca_pem, text);
 
-  static const auto ca = tessera::crypto::Certificate::FromPem(ca_pem);
+  const auto ca = tessera::crypto::Certificate::FromPem(ca_pem);
   if (!ca.ok()) Fail("the CA certificate does not parse", ca.status());
   for (int form = 0; form < 2; ++form) {
     auto cert = form == 0 ? tessera::crypto::Certificate::FromPem(text)
