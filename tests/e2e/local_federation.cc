@@ -1,10 +1,14 @@
 #include "tests/e2e/local_federation.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -40,24 +44,56 @@ absl::Status MakePki(const std::string& dir, const std::vector<std::string>& sit
   return absl::OkStatus();
 }
 
+
+// Making a PKI runs the project's PKI tools a dozen times, seconds of work
+// for every federation. Federations of one build share one PKI per list of
+// sites, made once (by whichever test process gets there first, under a
+// lock) in the build folder and copied; it is made afresh when the tools
+// are rebuilt, and every day, so its certificates never come near expiry.
+absl::StatusOr<std::string> CachedPki(const std::vector<std::string>& sites) {
+  std::string key = absl::StrCat(absl::StrJoin(sites, ","), "|", absl::ToUnixSeconds(absl::Now()) / 86400);
+  for (const std::string& tool :
+       {Binaries::Cli(), Binaries::Agent(), Binaries::LocalPki()}) {
+    struct stat info {};
+    if (::stat(tool.c_str(), &info) != 0) return absl::NotFoundError("missing " + tool);
+    absl::StrAppend(&key, "|", info.st_mtim.tv_sec, ".", info.st_mtim.tv_nsec, ".", info.st_size);
+  }
+  const std::string root = Binaries::BuildDir() + "/e2e-pki";
+  const std::string dir = absl::StrCat(root, "/", absl::Hex(std::hash<std::string>{}(key)));
+  if (std::filesystem::exists(dir)) return dir;
+  std::error_code error;
+  std::filesystem::create_directories(root, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot create ", root, ": ", error.message()));
+  const int lock = ::open((root + "/.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) {
+    if (lock >= 0) ::close(lock);
+    return absl::InternalError("cannot lock " + root + "/.lock");
+  }
+  absl::Status made = absl::OkStatus();
+  if (!std::filesystem::exists(dir)) {
+    // Made aside and renamed, so a copy never sees half a PKI.
+    const std::string building = absl::StrCat(dir, ".building-", ::getpid());
+    std::filesystem::remove_all(building, error);
+    made = MakePki(building, sites);
+    if (made.ok() && ::rename(building.c_str(), dir.c_str()) != 0) {
+      made = absl::InternalError(absl::StrCat("cannot rename ", building, " to ", dir));
+    }
+  }
+  ::close(lock);
+  if (!made.ok()) return made;
+  return dir;
+}
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(
     const std::vector<std::string>& sites, bool reuse_pki) {
   std::unique_ptr<LocalFederation> federation(new LocalFederation());
   if (reuse_pki) {
-    // One PKI per list of sites for the life of the process (the test's
-    // thread only, as the rest of this class), removed at exit.
-    static std::map<std::string, std::unique_ptr<TempDir>> made;
-    std::unique_ptr<TempDir>& cached = made[absl::StrJoin(sites, ",")];
-    if (cached == nullptr) {
-      auto fresh = std::make_unique<TempDir>();
-      if (absl::Status status = MakePki(fresh->File("pki"), sites); !status.ok()) return status;
-      cached = std::move(fresh);
-    }
+    auto cached = CachedPki(sites);
+    if (!cached.ok()) return cached.status();
     std::error_code error;
-    std::filesystem::copy(cached->File("pki"), federation->Pki(""),
-                          std::filesystem::copy_options::recursive, error);
+    std::filesystem::copy(*cached, federation->Pki(""), std::filesystem::copy_options::recursive,
+                          error);
     if (error) return absl::InternalError("cannot copy the PKI: " + error.message());
   } else if (absl::Status status = MakePki(federation->Pki(""), sites); !status.ok()) {
     return status;

@@ -28,12 +28,13 @@ class LocalFederation {
  public:
   // Creates the PKI for `sites` (scripts/local-pki.sh), starts the
   // coordinator on a free port and waits for it. Agents are started separately with StartAgent().
-  // With `reuse_pki`, the PKI is made once per list of sites in this
-  // process and each federation gets a copy of it (its own CA directory,
-  // the same keys): about ten seconds less per federation, for tests that
-  // need no fresh keys.
+  // With `reuse_pki` (the default), the PKI is made once per list of sites
+  // for the whole build (kept in BuildDir()/e2e-pki, made again when the PKI
+  // tools change, and daily) and each federation gets its own copy of it
+  // (its own CA directory, the same keys): seconds less per federation.
+  // Without it, the federation gets fresh keys.
   static absl::StatusOr<std::unique_ptr<LocalFederation>> Start(const std::vector<std::string>& sites,
-                                                                bool reuse_pki = false);
+                                                                bool reuse_pki = true);
 
   // Starts the coordinator (again, on the same port, after StopCoordinator).
   absl::Status StartCoordinator();
