@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_jobs.h"
 #include "tests/e2e/local_federation.h"
 #include "tests/testing/status_matchers.h"
 
@@ -33,38 +34,11 @@ using ::testing::Not;
 
 // The harness's default cohort (age, outcome): a small built-in MLP. The
 // job never runs: it is rejected, or approved and stopped.
-constexpr char kJob[] = R"([job]
-name = "audit-e2e"
-dataset = "cohort"
-[model]
-kind = "mlp"
-hidden = [4]
-[schema]
-label = "outcome"
-[schema.columns.age]
-type = "numeric"
-[schema.columns.outcome]
-type = "binary"
-[split]
-seed = 3
-[training]
-learning_rate = 0.1
-batch_size = 16
-[rounds]
-count = 2
-min_sites = 3
-max_sites = 3
-stage_timeout_seconds = 30
-max_attempts = 2
-[privacy]
-mode = "none"
-[secure_aggregation]
-threshold = 2
-)";
+const std::string kJob = DefaultCohortJob("audit-e2e", kMlpModel, kNoPrivacy);
 
 // The JSON a command printed on stdout, before any "tessera: error" line
 // on stderr (RunResult holds both).
-nlohmann::json JsonOf(const RunResult& result) {
+nlohmann::json StdoutJsonOf(const RunResult& result) {
   std::string text = result.output;
   if (size_t error = text.find("tessera: error"); error != std::string::npos) text.resize(error);
   nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
@@ -104,9 +78,7 @@ TEST(AuditE2eTest, VerifyCatchesEditsToTheDatabaseAndExportWritesEveryEntry) {
   const std::string db = dir + "/coordinator-state/coordinator.db";
   std::ofstream(dir + "/job.toml") << kJob;
   auto cli = [&](const std::vector<std::string>& args, const std::string& role) {
-    auto result = federation->Cli(args, role, absl::Seconds(60));
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? *result : RunResult{};
+    return RunCli(*federation, args, role, absl::Seconds(60));
   };
 
   // Audited things: two submissions, a rejection, an approval, a stop.
@@ -114,7 +86,7 @@ TEST(AuditE2eTest, VerifyCatchesEditsToTheDatabaseAndExportWritesEveryEntry) {
   for (int i = 0; i < 2; ++i) {
     RunResult submitted = cli({"job", "submit", dir + "/job.toml", "--json"}, "ml-lead");
     ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
-    ids.push_back(JsonOf(submitted)["job_id"]);
+    ids.push_back(StdoutJsonOf(submitted)["job_id"]);
   }
   RunResult rejected =
       cli({"job", "reject", ids[0], "--reason", "needs privacy, mode \"record\""}, "governance");
@@ -140,7 +112,7 @@ TEST(AuditE2eTest, VerifyCatchesEditsToTheDatabaseAndExportWritesEveryEntry) {
   // restart.
   RunResult verified = cli({"audit", "verify", "--json"}, "auditor");
   ASSERT_EQ(verified.exit_code, 0) << verified.output;
-  const nlohmann::json report = JsonOf(verified);
+  const nlohmann::json report = StdoutJsonOf(verified);
   EXPECT_EQ(report["verified"], true);
   EXPECT_TRUE(report["problem"].is_null());
   ASSERT_FALSE(report["latest_signed_head"].is_null()) << verified.output;
@@ -256,7 +228,7 @@ TEST(AuditE2eTest, VerifyCatchesEditsToTheDatabaseAndExportWritesEveryEntry) {
     ASSERT_OK(federation->StartCoordinator());
     RunResult caught = cli({"audit", "verify", "--json"}, "auditor");
     EXPECT_EQ(caught.exit_code, 1) << caught.output;
-    const nlohmann::json problem = JsonOf(caught)["problem"];
+    const nlohmann::json problem = StdoutJsonOf(caught)["problem"];
     ASSERT_FALSE(problem.is_null()) << caught.output;
     EXPECT_EQ(problem["sequence"], tamper.sequence) << caught.output;
     EXPECT_EQ(problem["kind"], tamper.kind) << caught.output;

@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_jobs.h"
 #include "tests/e2e/local_federation.h"
 #include "tests/testing/status_matchers.h"
 
@@ -24,40 +25,7 @@ using ::testing::HasSubstr;
 
 // The harness's default cohort has columns age and outcome: one feature, so
 // the built-in MLP is 1-4-1 with 13 parameters.
-constexpr char kJob[] = R"([job]
-name = "backup-e2e"
-dataset = "cohort"
-[model]
-kind = "mlp"
-hidden = [4]
-[schema]
-label = "outcome"
-[schema.columns.age]
-type = "numeric"
-[schema.columns.outcome]
-type = "binary"
-[split]
-seed = 3
-[training]
-learning_rate = 0.1
-batch_size = 16
-[rounds]
-count = 2
-min_sites = 3
-max_sites = 3
-stage_timeout_seconds = 30
-max_attempts = 2
-[privacy]
-mode = "none"
-[secure_aggregation]
-threshold = 2
-)";
-
-nlohmann::json Json(const RunResult& result) {
-  nlohmann::json parsed = nlohmann::json::parse(result.output, nullptr, false);
-  EXPECT_FALSE(parsed.is_discarded()) << result.output;
-  return parsed;
-}
+const std::string kJob = DefaultCohortJob("backup-e2e", kMlpModel, kNoPrivacy);
 
 TEST(BackupRestoreTest, ARunningCoordinatorsBackupRestoresIntoAnEmptyStateDirectory) {
   ASSERT_OK_AND_ASSIGN(auto federation, LocalFederation::Start({"rfh"}));
@@ -72,7 +40,7 @@ TEST(BackupRestoreTest, ARunningCoordinatorsBackupRestoresIntoAnEmptyStateDirect
                        federation->Cli({"job", "submit", dir + "/job.toml", "--json"}, "ml-lead",
                                        absl::Seconds(60)));
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
-  const nlohmann::json receipt = Json(submitted);
+  const nlohmann::json receipt = JsonOf(submitted);
   const std::string id = receipt["job_id"];
   const std::string model_sha = receipt["model_sha256"];
 
@@ -82,7 +50,7 @@ TEST(BackupRestoreTest, ARunningCoordinatorsBackupRestoresIntoAnEmptyStateDirect
       RunCommand({Binaries::Coordinator(), "backup", "--config", config, "--out", backup, "--json"},
                  absl::Seconds(60)));
   ASSERT_EQ(backed_up.exit_code, 0) << backed_up.output;
-  const nlohmann::json contents = Json(backed_up)["contents"];
+  const nlohmann::json contents = JsonOf(backed_up)["contents"];
   EXPECT_EQ(contents["jobs"], 1);
   EXPECT_EQ(contents["model_objects"], 1);
   EXPECT_TRUE(contents["missing_models"].empty());
@@ -123,7 +91,7 @@ TEST(BackupRestoreTest, ARunningCoordinatorsBackupRestoresIntoAnEmptyStateDirect
   ASSERT_OK(federation->StartCoordinator());
   ASSERT_OK_AND_ASSIGN(RunResult listed, federation->Cli({"job", "list", "--json"}, "auditor"));
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
-  const nlohmann::json jobs = Json(listed)["jobs"];
+  const nlohmann::json jobs = JsonOf(listed)["jobs"];
   ASSERT_EQ(jobs.size(), 1u) << listed.output;
   EXPECT_EQ(jobs[0]["job_id"], id);
   EXPECT_EQ(jobs[0]["state"], "pending approval");
@@ -133,7 +101,7 @@ TEST(BackupRestoreTest, ARunningCoordinatorsBackupRestoresIntoAnEmptyStateDirect
       RunResult model,
       federation->Cli({"model", "export", id, "--out", exported, "--json"}, "ml-lead"));
   EXPECT_EQ(model.exit_code, 0) << model.output << federation->CoordinatorOutput();
-  EXPECT_EQ(Json(model)["round"], 0);
+  EXPECT_EQ(JsonOf(model)["round"], 0);
 }
 
 }  // namespace

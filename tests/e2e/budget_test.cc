@@ -4,14 +4,13 @@
 // cover a round holds a job that needs it, `job show` says why, and once
 // governance raises the budget the job runs to the end without any trust's
 // spend passing its budget (`tessera budget show`).
-#include <fstream>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_jobs.h"
 #include "tests/e2e/local_federation.h"
 #include "tests/testing/status_matchers.h"
 
@@ -24,71 +23,16 @@ const std::vector<std::string> kSites = {"gosh", "rfh", "uclh"};
 
 // The harness's default cohort (age, outcome; 150 records per trust, in the
 // ~100 bucket); record-level DP at a target of epsilon 2 over the job.
-constexpr char kJob[] = R"([job]
-name = "budget-e2e"
-dataset = "cohort"
-[model]
-kind = "logistic"
-[schema]
-label = "outcome"
-[schema.columns.age]
-type = "numeric"
-[schema.columns.outcome]
-type = "binary"
-[split]
-seed = 3
-[training]
-learning_rate = 0.1
-batch_size = 16
-[rounds]
-count = 2
-min_sites = 3
-max_sites = 3
-stage_timeout_seconds = 30
-max_attempts = 2
-[privacy]
-mode = "record"
-epsilon = 2.0
-delta = 1e-5
-clip_norm = 1.0
-[secure_aggregation]
-threshold = 2
-)";
+const std::string kJob = DefaultCohortJob("budget-e2e", kLogisticModel, kRecordPrivacy);
 
 class BudgetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(federation_, LocalFederation::Start(kSites));
-    for (const std::string& site : kSites) ASSERT_OK(federation_->StartAgent(site));
-    ASSERT_OK(federation_->WaitForConnectedSites(kSites.size(), absl::Seconds(30)));
+    ASSERT_OK_AND_ASSIGN(federation_, StartFederationWithAgents(kSites));
   }
 
   RunResult Cli(const std::vector<std::string>& args, const std::string& role) {
-    auto result = federation_->Cli(args, role, absl::Seconds(60));
-    EXPECT_OK(result.status());
-    return result.ok() ? *result : RunResult{};
-  }
-
-  nlohmann::json Json(const RunResult& result) {
-    nlohmann::json parsed = nlohmann::json::parse(result.output, nullptr, false);
-    EXPECT_FALSE(parsed.is_discarded()) << result.output;
-    return parsed;
-  }
-
-  // Polls `job show --json` until `ready` holds (30 s).
-  nlohmann::json WaitForJob(const std::string& job_id,
-                            const std::function<bool(const nlohmann::json&)>& ready,
-                            absl::Duration timeout = absl::Seconds(60)) {
-    const absl::Time deadline = absl::Now() + timeout;
-    nlohmann::json last;
-    while (absl::Now() < deadline) {
-      last = Json(Cli({"job", "show", job_id, "--json"}, "ml-lead"));
-      if (!last.is_discarded() && ready(last)) return last;
-      absl::SleepFor(absl::Milliseconds(300));
-    }
-    ADD_FAILURE() << "job " << job_id << " never got there; last: " << last.dump(2) << "\n"
-                  << federation_->CoordinatorOutput();
-    return last;
+    return RunCli(*federation_, args, role, absl::Seconds(60));
   }
 
   std::unique_ptr<LocalFederation> federation_;
@@ -112,16 +56,11 @@ TEST_F(BudgetTest, ABudgetHoldsAJobUntilGovernanceRaisesIt) {
   ASSERT_EQ(set.exit_code, 0) << set.output;
   EXPECT_THAT(set.output, HasSubstr("budget of gosh / cohort set to epsilon 0.5 at delta 1e-05"));
 
-  const std::string job_file = federation_->dir() + "/job.toml";
-  std::ofstream(job_file) << kJob;
-  RunResult submitted = Cli({"job", "submit", job_file}, "ml-lead");
-  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
-  std::smatch match;
-  ASSERT_TRUE(std::regex_search(submitted.output, match, std::regex("job-[0-9a-f]{12}")));
-  const std::string job_id = match.str();
+  const std::string job_id = SubmitJob(*federation_, kJob);
+  ASSERT_FALSE(job_id.empty());
 
   // The board sees each trust's planned epsilon; gosh's would pass its budget.
-  nlohmann::json shown = Json(Cli({"job", "show", job_id, "--json"}, "governance"));
+  nlohmann::json shown = JsonOf(Cli({"job", "show", job_id, "--json"}, "governance"));
   ASSERT_EQ(shown["planned"].size(), 3u) << shown.dump(2);
   for (const auto& planned : shown["planned"]) {
     // The job's own target: each trust's whole-job epsilon is at most 2.
@@ -135,10 +74,10 @@ TEST_F(BudgetTest, ABudgetHoldsAJobUntilGovernanceRaisesIt) {
   EXPECT_THAT(approved.output, HasSubstr("EXCEEDS"));
 
   // Statistics round, then the first training round waits for gosh.
-  nlohmann::json waiting = WaitForJob(job_id, [](const nlohmann::json& job) {
+  nlohmann::json waiting = WaitForJob(*federation_, job_id, [](const nlohmann::json& job) {
     return job["summary"]["waiting_reason"].get<std::string>().find("privacy budget") !=
            std::string::npos;
-  });
+  }, absl::Seconds(60));
   EXPECT_THAT(waiting["summary"]["waiting_reason"].get<std::string>(),
               HasSubstr("passed over for their privacy budget: gosh"));
   RunResult show_text = Cli({"job", "show", job_id}, "ml-lead");
@@ -152,11 +91,11 @@ TEST_F(BudgetTest, ABudgetHoldsAJobUntilGovernanceRaisesIt) {
                 .exit_code,
             0);
   nlohmann::json done = WaitForJob(
-      job_id, [](const nlohmann::json& job) { return job["summary"]["state"] == "completed"; },
+      *federation_, job_id, [](const nlohmann::json& job) { return job["summary"]["state"] == "completed"; },
       absl::Seconds(120));
   ASSERT_EQ(done["summary"]["state"], "completed") << done.dump(2);
 
-  nlohmann::json budgets = Json(Cli({"budget", "show", "--json"}, "auditor"));
+  nlohmann::json budgets = JsonOf(Cli({"budget", "show", "--json"}, "auditor"));
   ASSERT_EQ(budgets["budgets"].size(), 3u) << budgets.dump(2);
   for (const auto& b : budgets["budgets"]) {
     EXPECT_GT(b["spent"].get<double>(), 0) << b.dump();

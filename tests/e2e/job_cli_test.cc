@@ -5,6 +5,7 @@
 // with libtorch. Exit codes are those documented in common/cli.h and in
 // `tessera job watch --help`.
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "model/model.h"
 #include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_jobs.h"
 #include "tests/e2e/local_federation.h"
 #include "tests/testing/status_matchers.h"
 #include "transport/object_transfer.h"
@@ -28,59 +30,23 @@ const std::vector<std::string> kSites = {"gosh", "rfh", "uclh"};
 
 // Fits the harness's default cohort (columns age, outcome): one numeric
 // feature, so the built-in MLP is 1-4-1 with 1*4 + 4 + 4*1 + 1 = 13 parameters.
-constexpr char kJob[] = R"([job]
-name = "cli-e2e"
-dataset = "cohort"
-[model]
-kind = "mlp"
-hidden = [4]
-[schema]
-label = "outcome"
-[schema.columns.age]
-type = "numeric"
-[schema.columns.outcome]
-type = "binary"
-[split]
-seed = 3
-[training]
-learning_rate = 0.1
-batch_size = 16
-[rounds]
-count = 2
-min_sites = 3
-max_sites = 3
-stage_timeout_seconds = 30
-max_attempts = 2
-[privacy]
-mode = "none"
-[secure_aggregation]
-threshold = 2
-)";
+const std::string kJob = DefaultCohortJob("cli-e2e", kMlpModel, kNoPrivacy);
 
 class JobCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(federation_, LocalFederation::Start(kSites));
+    std::map<std::string, LocalFederation::AgentSetup> setups;
     for (const std::string& site : kSites) {
-      federation_->SetAgentSetup(site, {"", "[policy]\nallow_non_private = true\n", ""});
-      ASSERT_OK(federation_->StartAgent(site));
+      setups[site] = {"", "[policy]\nallow_non_private = true\n", ""};
     }
-    ASSERT_OK(federation_->WaitForConnectedSites(kSites.size(), absl::Seconds(30)));
+    ASSERT_OK_AND_ASSIGN(federation_, StartFederationWithAgents(kSites, setups));
     job_file_ = federation_->dir() + "/job.toml";
     std::ofstream(job_file_) << kJob;
   }
 
   RunResult Cli(const std::vector<std::string>& args, const std::string& role,
                 absl::Duration timeout = absl::Seconds(30)) {
-    auto result = federation_->Cli(args, role, timeout);
-    EXPECT_OK(result.status());
-    return result.ok() ? *result : RunResult{};
-  }
-
-  nlohmann::json Json(const RunResult& result) {
-    nlohmann::json parsed = nlohmann::json::parse(result.output, nullptr, false);
-    EXPECT_FALSE(parsed.is_discarded()) << result.output;
-    return parsed;
+    return RunCli(*federation_, args, role, timeout);
   }
 
   std::unique_ptr<LocalFederation> federation_;
@@ -91,14 +57,14 @@ TEST_F(JobCliTest, SubmitApproveWatchAndExport) {
   // Submit.
   RunResult submitted = Cli({"job", "submit", job_file_, "--json"}, "ml-lead", absl::Seconds(60));
   ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
-  const nlohmann::json receipt = Json(submitted);
+  const nlohmann::json receipt = JsonOf(submitted);
   const std::string id = receipt["job_id"];
   EXPECT_EQ(receipt["parameter_count"], 13);
   EXPECT_EQ(receipt["state"], "pending approval");
 
   RunResult listed = Cli({"job", "list", "--json"}, "auditor");
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
-  const nlohmann::json jobs = Json(listed)["jobs"];
+  const nlohmann::json jobs = JsonOf(listed)["jobs"];
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0]["job_id"], id);
   EXPECT_EQ(jobs[0]["state"], "pending approval");
@@ -118,7 +84,7 @@ TEST_F(JobCliTest, SubmitApproveWatchAndExport) {
   EXPECT_THAT(unconfirmed.output, HasSubstr("not a terminal"));
   RunResult pending = Cli({"job", "show", id, "--json"}, "governance");
   ASSERT_EQ(pending.exit_code, 0) << pending.output;
-  EXPECT_TRUE(Json(pending)["decision"].is_null()) << pending.output;
+  EXPECT_TRUE(JsonOf(pending)["decision"].is_null()) << pending.output;
 
   // Approve what is shown: the model's SHA-256 from the submission is on screen.
   RunResult approved = Cli({"job", "approve", id, "--allow-non-private", "--yes"}, "governance");
@@ -161,7 +127,7 @@ TEST_F(JobCliTest, SubmitApproveWatchAndExport) {
   EXPECT_THAT(first.output, HasSubstr("after round 1"));
   RunResult last = Cli({"model", "export", id, "--out", last_path, "--json"}, "ml-lead");
   ASSERT_EQ(last.exit_code, 0) << last.output;
-  const nlohmann::json exported = Json(last);
+  const nlohmann::json exported = JsonOf(last);
   EXPECT_EQ(exported["round"], 2);
   ASSERT_OK_AND_ASSIGN(std::string bytes, ReadFileToString(last_path, "export"));
   EXPECT_EQ(exported["sha256"], transport::ObjectRefOf(bytes).sha256_hex());

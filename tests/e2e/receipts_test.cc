@@ -14,7 +14,6 @@
 #include <fstream>
 #include <map>
 #include <random>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -29,6 +28,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "tessera.grpc.pb.h"
+#include "tests/e2e/e2e_jobs.h"
 #include "tests/e2e/local_federation.h"
 #include "tests/testing/status_matchers.h"
 #include "transport/peer.h"
@@ -128,32 +128,20 @@ std::string ReadFile(const std::string& path) {
 class ReceiptsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(federation_, LocalFederation::Start(kSites));
     const int sizes[] = {240, 400, 320};
+    std::map<std::string, LocalFederation::AgentSetup> setups;
     for (size_t i = 0; i < kSites.size(); ++i) {
-      federation_->SetAgentSetup(kSites[i],
-                                 {Cohort(sizes[i], static_cast<uint32_t>(21 + i)), kPolicy, ""});
-      ASSERT_OK(federation_->StartAgent(kSites[i]));
+      setups[kSites[i]] = {Cohort(sizes[i], static_cast<uint32_t>(21 + i)), kPolicy, ""};
     }
-    ASSERT_OK(federation_->WaitForConnectedSites(kSites.size(), absl::Seconds(30)));
+    ASSERT_OK_AND_ASSIGN(federation_, StartFederationWithAgents(kSites, setups));
   }
 
   std::string SubmitAndApprove() {
-    const std::string job_file = federation_->dir() + "/job.toml";
-    std::ofstream(job_file) << kJobToml;
-    auto submitted = federation_->Cli({"job", "submit", job_file}, "ml-lead", absl::Seconds(60));
-    EXPECT_TRUE(submitted.ok() && submitted->exit_code == 0)
-        << (submitted.ok() ? submitted->output : submitted.status().ToString());
-    if (!submitted.ok()) return "";
-    std::smatch match;
-    if (!std::regex_search(submitted->output, match, std::regex("job-[0-9a-f]{12}"))) {
-      ADD_FAILURE() << "no job id in: " << submitted->output;
-      return "";
-    }
-    const std::string job_id = match.str();
-    auto approved = federation_->Cli({"job", "approve", job_id, "--yes"}, "governance");
-    EXPECT_TRUE(approved.ok() && approved->exit_code == 0)
-        << (approved.ok() ? approved->output : approved.status().ToString());
+    const std::string job_id = SubmitJob(*federation_, kJobToml);
+    if (job_id.empty()) return "";
+    RunResult approved =
+        RunCli(*federation_, {"job", "approve", job_id, "--yes"}, "governance", absl::Seconds(30));
+    EXPECT_EQ(approved.exit_code, 0) << approved.output;
     return job_id;
   }
 

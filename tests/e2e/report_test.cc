@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_jobs.h"
 #include "tests/e2e/local_federation.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/subprocess.h"
@@ -33,36 +34,7 @@ const std::vector<std::string> kSites = {"gosh", "rfh", "uclh"};
 
 // budget_test.cc's job: the harness's default cohort, record-level DP at a
 // target of epsilon 2 over two rounds.
-constexpr char kJob[] = R"([job]
-name = "report-e2e"
-dataset = "cohort"
-[model]
-kind = "logistic"
-[schema]
-label = "outcome"
-[schema.columns.age]
-type = "numeric"
-[schema.columns.outcome]
-type = "binary"
-[split]
-seed = 3
-[training]
-learning_rate = 0.1
-batch_size = 16
-[rounds]
-count = 2
-min_sites = 3
-max_sites = 3
-stage_timeout_seconds = 30
-max_attempts = 2
-[privacy]
-mode = "record"
-epsilon = 2.0
-delta = 1e-5
-clip_norm = 1.0
-[secure_aggregation]
-threshold = 2
-)";
+const std::string kJob = DefaultCohortJob("report-e2e", kLogisticModel, kRecordPrivacy);
 
 constexpr char kChromium[] = "/usr/bin/chromium";
 
@@ -99,21 +71,11 @@ int DistinctImageBytes(const std::string& png) {
 class ReportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(federation_, LocalFederation::Start(kSites));
-    for (const std::string& site : kSites) ASSERT_OK(federation_->StartAgent(site));
-    ASSERT_OK(federation_->WaitForConnectedSites(kSites.size(), absl::Seconds(30)));
+    ASSERT_OK_AND_ASSIGN(federation_, StartFederationWithAgents(kSites));
   }
 
   RunResult Cli(const std::vector<std::string>& args, const std::string& role) {
-    auto result = federation_->Cli(args, role, absl::Seconds(60));
-    EXPECT_OK(result.status());
-    return result.ok() ? *result : RunResult{};
-  }
-
-  nlohmann::json Json(const std::string& text) {
-    nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
-    EXPECT_FALSE(parsed.is_discarded()) << text;
-    return parsed;
+    return RunCli(*federation_, args, role, absl::Seconds(60));
   }
 
   // Runs a job to completion; its id.
@@ -123,22 +85,13 @@ class ReportTest : public ::testing::Test {
                   "governance")
                   .exit_code,
               0);
-    const std::string job_file = federation_->dir() + "/job.toml";
-    std::ofstream(job_file) << kJob;
-    RunResult submitted = Cli({"job", "submit", job_file}, "ml-lead");
-    EXPECT_EQ(submitted.exit_code, 0) << submitted.output;
-    std::smatch match;
-    if (!std::regex_search(submitted.output, match, std::regex("job-[0-9a-f]{12}"))) return "";
-    const std::string job_id = match.str();
+    const std::string job_id = SubmitJob(*federation_, kJob);
+    if (job_id.empty()) return "";
     EXPECT_EQ(Cli({"job", "approve", job_id, "--yes"}, "governance").exit_code, 0);
-    const absl::Time deadline = absl::Now() + absl::Seconds(120);
-    nlohmann::json job;
-    while (absl::Now() < deadline) {
-      job = Json(Cli({"job", "show", job_id, "--json"}, "ml-lead").output);
-      if (!job.is_discarded() && job["summary"]["state"] == "completed") return job_id;
-      absl::SleepFor(absl::Milliseconds(300));
-    }
-    ADD_FAILURE() << "job never completed: " << job.dump(2) << federation_->CoordinatorOutput();
+    WaitForJob(
+        *federation_, job_id,
+        [](const nlohmann::json& job) { return job["summary"]["state"] == "completed"; },
+        absl::Seconds(120));
     return job_id;
   }
 
@@ -158,13 +111,13 @@ TEST_F(ReportTest, ReportJsonCsvAndHtmlInAHeadlessBrowser) {
     ASSERT_EQ(written.exit_code, 0) << written.output;
     EXPECT_THAT(written.output, HasSubstr("0 failed, 0 missing"));
   }
-  const nlohmann::json report = Json(ReadFile(json_file));
+  const nlohmann::json report = ParseJson(ReadFile(json_file));
   ASSERT_FALSE(report.is_discarded());
 
   // The same spend as the coordinator's `budget show` (both compose the
   // central ledger at each trust's delta); every included participant of
   // both training rounds has a valid receipt.
-  const nlohmann::json shown = Json(Cli({"budget", "show", "--json"}, "auditor").output);
+  const nlohmann::json shown = JsonOf(Cli({"budget", "show", "--json"}, "auditor"));
   ASSERT_EQ(report["trusts"].size(), 3u) << report.dump(2);
   for (const auto& trust : report["trusts"]) {
     bool found = false;
