@@ -183,6 +183,19 @@ class MaliciousCoordinatorTest : public ::testing::Test {
     return std::move(*round);
   }
 
+  // Gives the agent the statistics task of round 0, attempt 1 of a job
+  // without privacy (copied to `given`, if not null) and returns the
+  // scripted round of the other sites, as the tests that play the secure
+  // aggregation stage by stage begin.
+  std::unique_ptr<ScriptedRound> GiveStatisticsTask(tessera::v1::Task* given = nullptr) {
+    const coordinator::JobSpec spec = Spec("mode = \"none\"");
+    const tessera::v1::Task task = Task(spec, tessera::v1::ROUND_KIND_STATISTICS, 0, 1);
+    std::unique_ptr<ScriptedRound> round = Round(spec, task);
+    coordinator_->GiveTask(kAgent, task);
+    if (given != nullptr) *given = task;
+    return round;
+  }
+
   // What the agent submitted, by stage (refusals under their stage too).
   std::vector<Stage> SubmittedStages() const {
     std::vector<Stage> stages;
@@ -232,10 +245,7 @@ std::vector<ScriptedRound::LocalSite> MaliciousCoordinatorTest::locals_;
 // they sit next to, and the agent leaves the round before sharing anything.
 TEST_F(MaliciousCoordinatorTest, SwappedKeysAreRefused) {
   StartAgent();
-  const coordinator::JobSpec spec = Spec("mode = \"none\"");
-  const tessera::v1::Task task = Task(spec, tessera::v1::ROUND_KIND_STATISTICS, 0, 1);
-  std::unique_ptr<ScriptedRound> round = Round(spec, task);
-  coordinator_->GiveTask(kAgent, task);
+  std::unique_ptr<ScriptedRound> round = GiveStatisticsTask();
   ASSERT_OK_AND_ASSIGN(secagg::KeyList keys, round->KeyListForAgent(0, kWait));
   ASSERT_EQ(keys.neighbours.size(), 3u);
   std::swap(keys.neighbours[0].encryption_public_key, keys.neighbours[1].encryption_public_key);
@@ -255,10 +265,7 @@ TEST_F(MaliciousCoordinatorTest, SwappedKeysAreRefused) {
 // claim to be.
 TEST_F(MaliciousCoordinatorTest, KeysResignedByAnotherSiteAreRefused) {
   StartAgent();
-  const coordinator::JobSpec spec = Spec("mode = \"none\"");
-  const tessera::v1::Task task = Task(spec, tessera::v1::ROUND_KIND_STATISTICS, 0, 1);
-  std::unique_ptr<ScriptedRound> round = Round(spec, task);
-  coordinator_->GiveTask(kAgent, task);
+  std::unique_ptr<ScriptedRound> round = GiveStatisticsTask();
   ASSERT_OK_AND_ASSIGN(secagg::KeyList keys, round->KeyListForAgent(0, kWait));
 
   // Keys the coordinator holds the private halves of, claimed for bravo and
@@ -297,10 +304,7 @@ TEST_F(MaliciousCoordinatorTest, KeysResignedByAnotherSiteAreRefused) {
 // another set, and the agent reveals nothing.
 TEST_F(MaliciousCoordinatorTest, SurvivorSetDifferentFromTheOthersIsRefused) {
   StartAgent();
-  const coordinator::JobSpec spec = Spec("mode = \"none\"");
-  const tessera::v1::Task task = Task(spec, tessera::v1::ROUND_KIND_STATISTICS, 0, 1);
-  std::unique_ptr<ScriptedRound> round = Round(spec, task);
-  coordinator_->GiveTask(kAgent, task);
+  std::unique_ptr<ScriptedRound> round = GiveStatisticsTask();
   ASSERT_OK_AND_ASSIGN(secagg::KeyList keys, round->KeyListForAgent(0, kWait));
   round->Deliver(tessera::v1::STAGE_SHARE_KEYS, secagg::Serialize(keys));
   ASSERT_OK_AND_ASSIGN(secagg::ShareRelay relay, round->ShareRelayForAgent(1, kWait));
@@ -340,10 +344,7 @@ TEST_F(MaliciousCoordinatorTest, SurvivorSetDifferentFromTheOthersIsRefused) {
 // dropped): refused, no share revealed.
 TEST_F(MaliciousCoordinatorTest, UnmaskRequestForAnotherSurvivorSetIsRefused) {
   StartAgent();
-  const coordinator::JobSpec spec = Spec("mode = \"none\"");
-  const tessera::v1::Task task = Task(spec, tessera::v1::ROUND_KIND_STATISTICS, 0, 1);
-  std::unique_ptr<ScriptedRound> round = Round(spec, task);
-  coordinator_->GiveTask(kAgent, task);
+  std::unique_ptr<ScriptedRound> round = GiveStatisticsTask();
   ASSERT_OK_AND_ASSIGN(secagg::KeyList keys, round->KeyListForAgent(0, kWait));
   round->Deliver(tessera::v1::STAGE_SHARE_KEYS, secagg::Serialize(keys));
   ASSERT_OK_AND_ASSIGN(secagg::ShareRelay relay, round->ShareRelayForAgent(1, kWait));
@@ -376,10 +377,7 @@ TEST_F(MaliciousCoordinatorTest, UnmaskRequestForAnotherSurvivorSetIsRefused) {
 // threshold protects. The agent does not even sign it.
 TEST_F(MaliciousCoordinatorTest, SurvivorSetBelowThresholdIsRefused) {
   StartAgent();
-  const coordinator::JobSpec spec = Spec("mode = \"none\"");
-  const tessera::v1::Task task = Task(spec, tessera::v1::ROUND_KIND_STATISTICS, 0, 1);
-  std::unique_ptr<ScriptedRound> round = Round(spec, task);
-  coordinator_->GiveTask(kAgent, task);
+  std::unique_ptr<ScriptedRound> round = GiveStatisticsTask();
   ASSERT_OK_AND_ASSIGN(secagg::KeyList keys, round->KeyListForAgent(0, kWait));
   round->Deliver(tessera::v1::STAGE_SHARE_KEYS, secagg::Serialize(keys));
   ASSERT_OK_AND_ASSIGN(secagg::ShareRelay relay, round->ShareRelayForAgent(1, kWait));
@@ -401,10 +399,7 @@ TEST_F(MaliciousCoordinatorTest, SurvivorSetBelowThresholdIsRefused) {
 // inconsistent with the earlier stage, refused.
 TEST_F(MaliciousCoordinatorTest, SurvivorSetInconsistentWithRelayedSharesIsRefused) {
   StartAgent();
-  const coordinator::JobSpec spec = Spec("mode = \"none\"");
-  const tessera::v1::Task task = Task(spec, tessera::v1::ROUND_KIND_STATISTICS, 0, 1);
-  std::unique_ptr<ScriptedRound> round = Round(spec, task);
-  coordinator_->GiveTask(kAgent, task);
+  std::unique_ptr<ScriptedRound> round = GiveStatisticsTask();
   ASSERT_OK_AND_ASSIGN(secagg::KeyList keys, round->KeyListForAgent(0, kWait));
   round->Deliver(tessera::v1::STAGE_SHARE_KEYS, secagg::Serialize(keys));
   ASSERT_OK_AND_ASSIGN(secagg::ShareRelay relay, round->ShareRelayForAgent(1, kWait));
@@ -435,10 +430,8 @@ TEST_F(MaliciousCoordinatorTest, SurvivorSetInconsistentWithRelayedSharesIsRefus
 // second masked contribution of the same data. Now it refuses.
 TEST_F(MaliciousCoordinatorTest, SameTaskAfterTheRoundIsRefusedAsReplay) {
   StartAgent();
-  const coordinator::JobSpec spec = Spec("mode = \"none\"");
-  const tessera::v1::Task task = Task(spec, tessera::v1::ROUND_KIND_STATISTICS, 0, 1);
-  std::unique_ptr<ScriptedRound> round = Round(spec, task);
-  coordinator_->GiveTask(kAgent, task);
+  tessera::v1::Task task;
+  std::unique_ptr<ScriptedRound> round = GiveStatisticsTask(&task);
   ASSERT_OK_AND_ASSIGN(secagg::KeyList keys, round->KeyListForAgent(0, kWait));
   round->Deliver(tessera::v1::STAGE_SHARE_KEYS, secagg::Serialize(keys));
   ASSERT_OK_AND_ASSIGN(secagg::ShareRelay relay, round->ShareRelayForAgent(1, kWait));
