@@ -77,7 +77,7 @@
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "tessera.grpc.pb.h"
-#include "tests/testing/subprocess.h"
+#include "common/subprocess.h"
 #include "transport/object_transfer.h"
 #include "transport/peer.h"
 #include "transport/tls.h"
@@ -335,7 +335,7 @@ absl::Status Run(const Options& options) {
 
   // 2. PKI and the coordinator process (forked before this process has
   // threads or gRPC channels).
-  std::optional<testing::TempDir> temp;
+  std::optional<TempDir> temp;
   std::string dir = options.work_dir;
   if (dir.empty()) {
     temp.emplace();
@@ -370,11 +370,11 @@ absl::Status Run(const Options& options) {
     }
     environment[entry.substr(0, equals)] = entry.substr(equals + 1);
   }
-  TESSERA_ASSIGN_OR_RETURN(testing::Subprocess coordinator,
-                           testing::Subprocess::Start(
+  TESSERA_ASSIGN_OR_RETURN(Subprocess coordinator,
+                           Subprocess::Start(
                                {binary, "serve", "--config", config_path, "--port-file", port_file},
                                coordinator_log, environment));
-  auto port_text = testing::WaitForFile(port_file, absl::Seconds(30));
+  auto port_text = WaitForFile(port_file, absl::Seconds(30));
   if (!port_text.ok()) {
     return absl::UnavailableError(
         absl::StrCat("the coordinator (", binary, ") did not start: ", coordinator.Output()));
@@ -440,7 +440,7 @@ absl::Status Run(const Options& options) {
   // Whatever happens next, stop the threads before returning.
   struct Joiner {
     absl::Notification& stop;
-    testing::Subprocess& coordinator;
+    Subprocess& coordinator;
     std::vector<std::thread>& threads;
     std::thread& heartbeats;
     std::thread& sampler;

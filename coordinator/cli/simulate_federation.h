@@ -15,7 +15,7 @@
 // Nothing outlives the federation: Stop() (or the destructor) stops the
 // agents, then the coordinator (SIGTERM, then SIGKILL after a grace
 // period), and removes the folder with every key in it. The processes die
-// with this one even if it is killed (coordinator/cli/subprocess.h).
+// with this one even if it is killed (common/subprocess.h).
 //
 // Thread-safety: use from one thread (the one that started it).
 #pragma once
@@ -29,7 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/cli/commands.h"
-#include "coordinator/cli/subprocess.h"
+#include "common/subprocess.h"
 
 namespace tessera::cli {
 

@@ -1,8 +1,8 @@
-// Child processes and private temporary directories, for the commands that
-// run a whole federation on this machine (`tessera simulate`). The same
-// interface as the end-to-end tests' tests/testing/subprocess.h, plus what
-// a command needs besides: children that die with this process and stay out
-// of the terminal's Ctrl-C, non-blocking polls and a graceful stop.
+// Child processes and private temporary directories, for what runs a whole
+// federation on this machine: `tessera simulate`, the load generator
+// (benchmarks/round) and the end-to-end tests. Children die with this
+// process and stay out of the terminal's Ctrl-C; polls do not block; a stop
+// is graceful.
 //
 // A child is fork/exec'd with stdin from /dev/null and stdout and stderr
 // appended to a log file, in a process group of its own (a Ctrl-C at the
@@ -27,7 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace tessera::cli {
+namespace tessera {
 
 struct RunResult {
   int exit_code = -1;  // -1 when killed by a signal
@@ -107,4 +107,4 @@ class TempDir {
 // contents. DEADLINE_EXCEEDED naming the file otherwise.
 absl::StatusOr<std::string> WaitForFile(const std::string& path, absl::Duration timeout);
 
-}  // namespace tessera::cli
+}  // namespace tessera

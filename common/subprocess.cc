@@ -1,4 +1,4 @@
-#include "coordinator/cli/subprocess.h"
+#include "common/subprocess.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace tessera::cli {
+namespace tessera {
 namespace {
 
 std::string TempRoot() {
@@ -216,4 +216,4 @@ absl::StatusOr<std::string> WaitForFile(const std::string& path, absl::Duration 
       absl::StrCat("`", path, "` did not appear within ", absl::FormatDuration(timeout)));
 }
 
-}  // namespace tessera::cli
+}  // namespace tessera
