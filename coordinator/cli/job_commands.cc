@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "coordinator/cli/admin_client.h"
 #include "coordinator/cli/commands.h"
+#include "coordinator/cli/table.h"
 #include "coordinator/strategy/strategy_config.h"
 
 namespace tessera::cli {
@@ -88,25 +89,6 @@ std::string Plural(int64_t n, absl::string_view one, absl::string_view many) {
 }
 
 // -------------------------------------------------------- tables and lines
-
-// Columns padded to their widest cell; the last column is not padded.
-std::string Table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    out += std::string(absl::StripTrailingAsciiWhitespace(line)) + "\n";
-  }
-  return out;
-}
 
 // "label        value" with the label column 14 wide.
 void AddLine(std::string& out, int indent, absl::string_view label, absl::string_view value) {
@@ -319,7 +301,7 @@ std::string FormatJobTable(const tessera::v1::ListJobsResponse& jobs) {
                     s.privacy_mode().empty() ? "-" : s.privacy_mode(),
                     s.submitted_by().empty() ? "-" : s.submitted_by(), note.empty() ? "-" : note});
   }
-  return Table(rows);
+  return FormatTable(rows);
 }
 
 // ------------------------------------------------------------------ show
@@ -443,7 +425,7 @@ std::string FormatJob(const GetJobResponse& job, absl::Time now) {
                           : DurationText(absl::FromUnixMillis(r.finished_unix_ms()) -
                                          absl::FromUnixMillis(r.started_unix_ms()))});
     }
-    out += Table(rows);
+    out += FormatTable(rows);
     out += "\nparticipants per attempt:\n";
     for (const RoundSummary& r : job.rounds()) {
       absl::StrAppend(&out, "  round ", r.round(), " attempt ", r.attempt(), ": ",

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/data/csv_reader.h"
 #include "common/status.h"
+#include "coordinator/job/job_json.h"
 
 namespace tessera::cli {
 namespace {
@@ -353,40 +354,9 @@ absl::StatusOr<SimulationData> LoadSimulationData(const std::vector<std::string>
 
 namespace {
 
-// A TOML basic string: quoted, with `"`, `\` and control characters escaped.
-std::string Toml(absl::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string TomlList(const std::vector<std::string>& items) {
   std::vector<std::string> quoted;
-  for (const std::string& item : items) quoted.push_back(Toml(item));
+  for (const std::string& item : items) quoted.push_back(coordinator::TomlString(item));
   return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
 }
 
@@ -397,7 +367,7 @@ std::string SimulationJobToml(const SimulationOptions& options, const Simulation
   std::string toml;
   absl::StrAppend(
       &toml, "# Written by `tessera simulate`.\n[job]\nname = \"simulation\"\n", "description = ",
-      Toml(absl::StrCat("tessera simulate: ", data.sites.size(), " sites, label ", options.label)),
+      coordinator::TomlString(absl::StrCat("tessera simulate: ", data.sites.size(), " sites, label ", options.label)),
       "\ndataset = \"simulation\"\n\n[model]\n");
   if (options.model == "logistic" || options.model == "mlp") {
     absl::StrAppend(&toml, "kind = \"", options.model, "\"\n");
@@ -406,22 +376,22 @@ std::string SimulationJobToml(const SimulationOptions& options, const Simulation
     }
   } else {
     absl::StrAppend(&toml, "kind = \"torchscript\"\nfile = ",
-                    Toml(std::filesystem::absolute(options.model).lexically_normal().string()),
+                    coordinator::TomlString(std::filesystem::absolute(options.model).lexically_normal().string()),
                     "\n");
   }
   std::vector<std::string> features;
   for (const auto& feature : data.schema.features) features.push_back(feature.name);
   absl::StrAppend(
-      &toml, "\n[schema]\nlabel = ", Toml(options.label), "\nfeatures = ", TomlList(features),
+      &toml, "\n[schema]\nlabel = ", coordinator::TomlString(options.label), "\nfeatures = ", TomlList(features),
       "\nmissing = \"skip\"\nmissing_values = ", TomlList(data.schema.missing_values), "\n");
   for (const auto& feature : data.schema.features) {
-    absl::StrAppend(&toml, "[schema.columns.", Toml(feature.name), "]\ntype = \"",
+    absl::StrAppend(&toml, "[schema.columns.", coordinator::TomlString(feature.name), "]\ntype = \"",
                     TypeText(feature.type), "\"\n");
     if (feature.type == ColumnType::kCategorical) {
       absl::StrAppend(&toml, "categories = ", TomlList(feature.categories), "\n");
     }
   }
-  absl::StrAppend(&toml, "[schema.columns.", Toml(options.label), "]\ntype = \"binary\"\n");
+  absl::StrAppend(&toml, "[schema.columns.", coordinator::TomlString(options.label), "]\ntype = \"binary\"\n");
   absl::StrAppendFormat(&toml, "\n[split]\nholdout_fraction = %.17g\nseed = %d\n", options.holdout,
                         options.seed % (uint64_t{1} << 62));
   absl::StrAppendFormat(&toml,

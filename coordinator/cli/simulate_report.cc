@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "coordinator/cli/table.h"
 
 namespace tessera::cli {
 namespace {
@@ -48,25 +49,6 @@ std::string AucAndAccuracy(const Metrics& metrics) {
   return absl::StrFormat("%s / %.3f", Auc(metrics), metrics.accuracy);
 }
 
-// Columns padded to their widest cell.
-std::string Table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line = "  ";
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
-}
 
 std::string PrivacyText(const SimulationOptions& options) {
   if (options.privacy == "none") return "no differential privacy";
@@ -242,7 +224,7 @@ std::string SimulationSummary(const SimulationResult& result, bool with_rounds) 
     std::optional<double> median = MedianLocalAuc(result);
     all.push_back(median.has_value() ? absl::StrFormat("%.3f (median)", *median) : "-");
     rows.push_back(std::move(all));
-    out += Table(rows);
+    out += FormatTable(rows, "  ");
     out +=
         "  \"site alone\": each site's own model on its own hold-out records; on all sites, the "
         "median AUC of those models.\n";

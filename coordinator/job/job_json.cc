@@ -18,23 +18,7 @@
 #include "nlohmann/json.hpp"
 
 namespace tessera::coordinator {
-namespace {
 
-using Json = nlohmann::json;
-
-// Stands for the file name in messages.
-constexpr char kSource[] = "job JSON";
-// model.file is required by the job-file rules for a torchscript model but
-// is not part of the canonical JSON; this stands in for it and is dropped.
-constexpr char kModelFilePlaceholder[] = "model.pt";
-
-absl::Status KeyError(absl::string_view key, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(kSource, ": `", key, "` ", problem));
-}
-
-// A TOML basic string: the escapes TOML 1.0 defines, \u00XX for the other
-// control characters (DEL included), every other byte as it is (the JSON
-// parser has already checked that the text is UTF-8).
 std::string TomlString(absl::string_view text) {
   std::string out = "\"";
   for (char c : text) {
@@ -73,6 +57,21 @@ std::string TomlString(absl::string_view text) {
   out += '"';
   return out;
 }
+
+namespace {
+
+using Json = nlohmann::json;
+
+// Stands for the file name in messages.
+constexpr char kSource[] = "job JSON";
+// model.file is required by the job-file rules for a torchscript model but
+// is not part of the canonical JSON; this stands in for it and is dropped.
+constexpr char kModelFilePlaceholder[] = "model.pt";
+
+absl::Status KeyError(absl::string_view key, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(kSource, ": `", key, "` ", problem));
+}
+
 
 // A TOML value for `value` found at JSON key `key`: scalars, arrays and
 // (inside arrays) inline tables. Everything the JSON can hold that TOML

@@ -17,6 +17,8 @@
 // Thread-safety: a pure function.
 #pragma once
 
+#include <string>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "coordinator/job/job_spec.h"
@@ -35,5 +37,10 @@ namespace tessera::coordinator {
 // a rule between fields. Schema problems found by the job-file rules name
 // the column as "schema.columns.NAME.KEY". Messages carry no line numbers.
 absl::StatusOr<JobSpec> JobSpecFromJson(absl::string_view json);
+
+// `text` as a TOML basic string: quoted, with the escapes TOML 1.0 defines,
+// \u00XX for the other control characters (DEL included), every other byte
+// as it is (the caller gives UTF-8).
+std::string TomlString(absl::string_view text);
 
 }  // namespace tessera::coordinator
