@@ -13,12 +13,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "nlohmann/json.hpp"
 
@@ -527,6 +530,27 @@ bool SplitHostPort(absl::string_view target, std::string* host, std::string* por
   *host = std::string(target.substr(0, colon));
   *port = std::string(target.substr(colon + 1));
   return true;
+}
+
+std::map<std::string, int> ListeningTcpSockets() {
+  std::map<std::string, int> sockets;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      // sl local_address rem_address st ... inode (field 9); st 0A is LISTEN.
+      if (fields.size() < 10 || fields[3] != "0A") continue;
+      const size_t colon = fields[1].rfind(':');
+      unsigned int port = 0;
+      if (colon == std::string::npos || !absl::SimpleHexAtoi(fields[1].substr(colon + 1), &port)) {
+        continue;
+      }
+      sockets[absl::StrCat("socket:[", fields[9], "]")] = static_cast<int>(port);
+    }
+  }
+  return sockets;
 }
 
 }  // namespace tessera

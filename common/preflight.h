@@ -166,4 +166,10 @@ bool SplitHostPort(absl::string_view target, std::string* host, std::string* por
 
 inline constexpr uint64_t kGiB = uint64_t{1} << 30;
 
+// The TCP sockets of this machine in the LISTEN state, from /proc/net/tcp
+// and /proc/net/tcp6 (as `ss -ltn` finds them): each socket's "socket:[INODE]"
+// (the target of a process's /proc/PID/fd link to it) → its local port.
+// Empty when /proc cannot be read.
+std::map<std::string, int> ListeningTcpSockets();
+
 }  // namespace tessera

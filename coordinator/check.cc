@@ -67,23 +67,8 @@ std::string ErrnoText(int err) { return std::strerror(err); }
 // told (another user's process, seen without root).
 std::string ListenerOf(int port) {
   std::set<std::string> inodes;
-  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(table);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
-      // sl local_address rem_address st ... inode (field 9)
-      if (fields.size() < 10 || fields[3] != "0A") continue;  // 0A: LISTEN
-      const size_t colon = fields[1].rfind(':');
-      unsigned int local_port = 0;
-      if (colon == std::string::npos ||
-          !absl::SimpleHexAtoi(fields[1].substr(colon + 1), &local_port) ||
-          local_port != static_cast<unsigned int>(port)) {
-        continue;
-      }
-      inodes.insert(absl::StrCat("socket:[", fields[9], "]"));
-    }
+  for (const auto& [socket, local_port] : ListeningTcpSockets()) {
+    if (local_port == port) inodes.insert(socket);
   }
   if (inodes.empty()) return "";
   std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);

@@ -12,14 +12,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
+#include "common/preflight.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -47,28 +47,15 @@ pid_t ProcessMentioning(const std::string& needle) {
   return -1;
 }
 
-// The TCP ports `pid` listens on, from its socket inodes and /proc/net/tcp{,6}
-// (state 0A is LISTEN).
+// The TCP ports `pid` listens on: its sockets among the machine's listening
+// ones.
 std::set<int> ListeningPorts(pid_t pid) {
-  std::set<std::string> inodes;
+  const std::map<std::string, int> listening = ListeningTcpSockets();
+  std::set<int> ports;
   for (const auto& fd : std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/fd"))) {
     std::error_code error;
     const std::string target = std::filesystem::read_symlink(fd.path(), error).string();
-    if (!error && absl::StartsWith(target, "socket:[")) {
-      inodes.insert(target.substr(8, target.size() - 9));
-    }
-  }
-  std::set<int> ports;
-  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(table);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::vector<std::string> fields = absl::StrSplit(line, ' ', absl::SkipEmpty());
-      if (fields.size() < 10 || fields[3] != "0A" || inodes.count(fields[9]) == 0) continue;
-      const std::string local = fields[1];
-      ports.insert(std::stoi(local.substr(local.find(':') + 1), nullptr, 16));
-    }
+    if (auto it = listening.find(target); !error && it != listening.end()) ports.insert(it->second);
   }
   return ports;
 }
