@@ -367,7 +367,32 @@ class FaultInjectionTest : public ::testing::Test {
 };
 
 // Parameterised over the stage (tessera::v1::Stage, 2..6).
-class StageTest : public FaultInjectionTest, public ::testing::WithParamInterface<int> {};
+class StageTest : public FaultInjectionTest, public ::testing::WithParamInterface<int> {
+ protected:
+  // Runs a two-round job in which `site` meets `fault` (what the dropout
+  // controller does instead of killing the site's agent) in round 1 at the
+  // stage under test; the controller holds the round in lockstep, so the
+  // fault comes before that site's message of the stage. The job must
+  // complete after exactly that one fault: `job` and `event` are set.
+  void RunWithFault(const std::string& site, int stage_timeout_seconds,
+                    std::function<absl::Status(const std::string&)> fault,
+                    tessera::v1::GetJobResponse* job, cli::DropoutEvent* event) {
+    const std::string job_id = Submit(/*rounds=*/2, stage_timeout_seconds);
+    ASSERT_FALSE(job_id.empty());
+    DropoutController controller({PlannedDropout{1, site, GetParam()}}, kSites, /*first_round=*/1);
+    Control control(*federation_, std::move(fault));
+    ASSERT_OK(controller.Step(RoundObservation{}, control));
+    Approve(job_id);
+    *job = Follow(job_id, controller, control, absl::Seconds(60));
+    ASSERT_EQ(job->summary().state(), "completed")
+        << job->summary().state_reason() << "\n" << federation_->CoordinatorOutput();
+    ASSERT_EQ(controller.events().size(), 1u);
+    *event = controller.events()[0];
+    EXPECT_EQ(event->site, site);
+    EXPECT_EQ(event->round, 1);
+    EXPECT_EQ(event->stage, cli::StageName(GetParam()));
+  }
+};
 
 std::string StageParamName(const ::testing::TestParamInfo<int>& info) {
   std::string name = cli::StageName(info.param);
@@ -389,24 +414,15 @@ TEST_P(AgentKilledTest, TheRoundCompletesAndTheSiteRejoinsTheNextRound) {
   StartFederation();
   // The killed agent's stage closes at its deadline; the others answer in
   // milliseconds, so a few seconds bound the round without cutting them off.
-  const std::string job_id = Submit(/*rounds=*/2, /*stage_timeout_seconds=*/4);
-  ASSERT_FALSE(job_id.empty());
-  DropoutController controller({PlannedDropout{1, victim, stage}}, kSites, /*first_round=*/1);
-  Control control(*federation_, [&](const std::string& site) -> absl::Status {
-    if (absl::Status killed = federation_->KillAgent(site); !killed.ok()) return killed;
-    return federation_->StartAgent(site);
-  });
-  ASSERT_OK(controller.Step(RoundObservation{}, control));
-  Approve(job_id);
-  const tessera::v1::GetJobResponse job = Follow(job_id, controller, control, absl::Seconds(60));
-  ASSERT_EQ(job.summary().state(), "completed")
-      << job.summary().state_reason() << "\n" << federation_->CoordinatorOutput();
-
-  ASSERT_EQ(controller.events().size(), 1u);
-  const cli::DropoutEvent& killed = controller.events()[0];
-  EXPECT_EQ(killed.site, victim);
-  EXPECT_EQ(killed.round, 1);
-  EXPECT_EQ(killed.stage, cli::StageName(stage));
+  tessera::v1::GetJobResponse job;
+  cli::DropoutEvent killed;
+  ASSERT_NO_FATAL_FAILURE(RunWithFault(
+      victim, /*stage_timeout_seconds=*/4,
+      [&](const std::string& site) -> absl::Status {
+        if (absl::Status stopped = federation_->KillAgent(site); !stopped.ok()) return stopped;
+        return federation_->StartAgent(site);
+      },
+      &job, &killed));
 
   const auto completed = Completed(job);
   ASSERT_EQ(completed.count(1), 1u);
@@ -455,29 +471,21 @@ using CoordinatorKilledTest = StageTest;
 // round is run again as a new attempt; the cut-short attempt is recorded once as interrupted, and nothing is lost
 // or doubled.
 TEST_P(CoordinatorKilledTest, TheJobResumesFromTheLastCommittedRound) {
-  const int stage = GetParam();
   const std::string held = "rfh";
   StartFederation();
-  const std::string job_id = Submit(/*rounds=*/2, /*stage_timeout_seconds=*/10);
-  ASSERT_FALSE(job_id.empty());
-  DropoutController controller({PlannedDropout{1, held, stage}}, kSites, /*first_round=*/1);
   // The held site is let go once the coordinator is back: had it dialled
   // a coordinator that was not yet listening, gRPC's reconnection backoff
   // would keep it away for several seconds more.
-  Control control(*federation_, [&](const std::string& site) -> absl::Status {
-    if (absl::Status killed = federation_->KillCoordinator(); !killed.ok()) return killed;
-    if (absl::Status started = federation_->StartCoordinator(); !started.ok()) return started;
-    return federation_->SignalAgent(site, SIGCONT);
-  });
-  ASSERT_OK(controller.Step(RoundObservation{}, control));
-  Approve(job_id);
-  const tessera::v1::GetJobResponse job = Follow(job_id, controller, control, absl::Seconds(60));
-  ASSERT_EQ(job.summary().state(), "completed")
-      << job.summary().state_reason() << "\n" << federation_->CoordinatorOutput();
-  ASSERT_EQ(controller.events().size(), 1u);
-  const cli::DropoutEvent& killed = controller.events()[0];
-  EXPECT_EQ(killed.round, 1);
-  EXPECT_EQ(killed.stage, cli::StageName(stage));
+  tessera::v1::GetJobResponse job;
+  cli::DropoutEvent killed;
+  ASSERT_NO_FATAL_FAILURE(RunWithFault(
+      held, /*stage_timeout_seconds=*/10,
+      [&](const std::string& site) -> absl::Status {
+        if (absl::Status stopped = federation_->KillCoordinator(); !stopped.ok()) return stopped;
+        if (absl::Status started = federation_->StartCoordinator(); !started.ok()) return started;
+        return federation_->SignalAgent(site, SIGCONT);
+      },
+      &job, &killed));
 
   // The attempt the kill cut short is recorded once, as interrupted, and
   // its number is not reused; round 1 then completed with every site.
